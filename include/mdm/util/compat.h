@@ -1,0 +1,49 @@
+// Every difference between LibTorch 1.13 (Debian, CPU) and LibTorch 2.x (the GPU machine) lives here.
+// Nothing else in libmdm may test TORCH_VERSION_*.
+#pragma once
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <optional>
+
+#if TORCH_VERSION_MAJOR >= 2
+#define MDM_TORCH2 1
+#else
+#define MDM_TORCH2 0
+#endif
+
+namespace mdm::compat {
+
+// Scaled dot-product attention on q [B, H, Lq, D], k/v [B, H, Lk, D]; keep_mask (optional, bool
+// [B, Lk]) is true where a key takes part. Scale 1/sqrt(D), as the reference's D^-1/4 on q and k.
+// LibTorch 2.x dispatches to fused kernels (flash / memory-efficient on CUDA); 1.13 has no public
+// fused op, so it runs the math with the softmax in fp32, exactly as the reference does under bf16.
+inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                                  const torch::Tensor& v,
+                                                  const std::optional<torch::Tensor>& keep_mask = {}) {
+#if MDM_TORCH2
+  std::optional<torch::Tensor> attn_mask;
+  if (keep_mask) attn_mask = keep_mask->to(torch::kBool).view({keep_mask->size(0), 1, 1, keep_mask->size(1)});
+  return at::scaled_dot_product_attention(q, k, v, attn_mask);
+#else
+  const double scale = 1.0 / std::sqrt(std::sqrt(static_cast<double>(q.size(-1))));
+  auto weight = torch::matmul(q * scale, (k * scale).transpose(-2, -1));  // [B, H, Lq, Lk]
+  if (keep_mask) {
+    auto drop = keep_mask->to(torch::kBool).logical_not().view({keep_mask->size(0), 1, 1, keep_mask->size(1)});
+    weight = weight.masked_fill(drop, -std::numeric_limits<float>::infinity());
+  }
+  weight = torch::softmax(weight.to(torch::kFloat), -1).to(v.scalar_type());
+  return torch::matmul(weight, v);
+#endif
+}
+
+// Nearest-neighbour ×2 upsampling (the reference interpolates in fp32 and casts back).
+inline torch::Tensor upsample_nearest2x(const torch::Tensor& x) {
+  namespace F = torch::nn::functional;
+  auto y = F::interpolate(x.to(torch::kFloat),
+                          F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest));
+  return y.to(x.scalar_type());
+}
+
+}  // namespace mdm::compat

@@ -1,0 +1,225 @@
+// Every constraint between config keys, checked once after parsing (or on a config built in code).
+// Messages name the file and the key path, e.g. "x.yaml: model.inner_config.num_res_blocks has 2 entries, ...".
+#include <mdm/config/config.h>
+#include <mdm/util/error.h>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+namespace mdm {
+namespace {
+
+constexpr int64_t kAttentionNormGroups = 32;  // the reference hard-codes GroupNorm(32) in 2-D attention
+
+struct Checker {
+  std::string file;
+
+  [[noreturn]] void fail(const std::string& path, const std::string& what) const {
+    throw ConfigError(fmt::format("{}: {} {}", file.empty() ? "<config>" : file, path, what));
+  }
+  void require(bool ok, const std::string& path, const std::string& what) const {
+    if (!ok) fail(path, what);
+  }
+  template <typename T>
+  void one_of(const T& value, std::initializer_list<T> allowed, const std::string& path) const {
+    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+      fail(path, fmt::format("is '{}', expected one of: {}", value, fmt::join(allowed, " | ")));
+    }
+  }
+};
+
+bool valid_schedule(const std::string& s) {
+  static const std::regex re("^(cosine|linear)(-shift[1-9][0-9]*)?$");
+  return s.empty() || std::regex_match(s, re);
+}
+
+void check_level(const Checker& c, const ModelConfig& m, const UNetConfig& u, const std::string& p, bool outermost) {
+  const size_t L = u.resolution_channels.size();
+  c.require(L >= 1, p + ".resolution_channels", "must list at least one level");
+  auto same_length = [&](size_t n, const std::string& key) {
+    c.require(n == L, p + "." + key, fmt::format("has {} entries, resolution_channels has {}", n, L));
+  };
+  same_length(u.resolutions.size(), "resolutions");
+  same_length(u.num_res_blocks.size(), "num_res_blocks");
+  same_length(u.num_attn_layers_per_block.size(), "num_attn_layers_per_block");
+  c.require(u.num_heads >= 1, p + ".num_heads", fmt::format("must be at least 1, got {}", u.num_heads));
+  c.require(u.num_groups_norm >= 1, p + ".num_groups_norm", fmt::format("must be at least 1, got {}", u.num_groups_norm));
+  c.require(u.dropout >= 0.0 && u.dropout < 1.0, p + ".dropout", fmt::format("must be in [0, 1), got {}", u.dropout));
+  c.require(valid_schedule(u.schedule), p + ".schedule",
+            fmt::format("is '{}', expected cosine | linear | cosine-shiftK | linear-shiftK (K a positive integer)", u.schedule));
+  for (size_t i = 0; i < L; ++i) {
+    const std::string idx = fmt::format("[{}]", i);
+    const int64_t ch = u.resolution_channels[i];
+    c.require(ch >= 1, p + ".resolution_channels" + idx, fmt::format("must be positive, got {}", ch));
+    c.require(u.resolutions[i] >= 1, p + ".resolutions" + idx, fmt::format("must be positive, got {}", u.resolutions[i]));
+    if (i > 0 && u.resolutions[i] * 2 != u.resolutions[i - 1]) {
+      c.fail(p + ".resolutions" + idx, fmt::format("is {}, but each level halves the previous one ({} / 2 = {})",
+                                                   u.resolutions[i], u.resolutions[i - 1], u.resolutions[i - 1] / 2.0));
+    }
+    c.require(u.num_res_blocks[i] >= 1, p + ".num_res_blocks" + idx,
+              fmt::format("must be at least 1, got {}", u.num_res_blocks[i]));
+    c.require(u.num_attn_layers_per_block[i] >= 0, p + ".num_attn_layers_per_block" + idx,
+              fmt::format("must not be negative, got {}", u.num_attn_layers_per_block[i]));
+    c.require(ch % u.num_groups_norm == 0, p + ".resolution_channels" + idx,
+              fmt::format("is {}, not divisible by the {} GroupNorm groups (num_groups_norm)", ch, u.num_groups_norm));
+    const bool mid_attention = !u.has_inner() && !u.skip_mid_blocks && i + 1 == L;
+    if (u.num_attn_layers_per_block[i] > 0 || mid_attention) {
+      const std::string why = mid_attention && u.num_attn_layers_per_block[i] == 0 ? " (the middle block's attention)" : "";
+      c.require(ch % u.num_heads == 0, p + ".resolution_channels" + idx,
+                fmt::format("is {}, not divisible by the {} attention heads (num_heads){}", ch, u.num_heads, why));
+      c.require(ch % kAttentionNormGroups == 0, p + ".resolution_channels" + idx,
+                fmt::format("is {}, not divisible by the attention GroupNorm's {} groups{}", ch, kAttentionNormGroups, why));
+    }
+  }
+  for (const auto& [name, value] : u.micro_conditioning) {
+    c.require(!name.empty(), p + ".micro_conditioning", "has an entry without a name");
+    if (name == "scale") {
+      c.require(value > 0, p + ".micro_conditioning.scale", fmt::format("must be positive, got {}", value));
+    }
+  }
+  if (u.has_inner()) {
+    c.require(!u.skip_mid_blocks, p + ".skip_mid_blocks",
+              "is set on an outer level, which has no middle blocks (the inner model replaces them)");
+    const UNetConfig& in = u.inner();
+    const std::string ip = p + ".inner_config";
+    if (!in.resolutions.empty() && !u.resolutions.empty()) {
+      const int64_t outer = u.resolutions.front(), inner = in.resolutions.front();
+      c.require(inner >= 1 && outer % inner == 0, ip + ".resolutions[0]",
+                fmt::format("is {}: the nest ratio {} / {} is not an integer", inner, outer, inner));
+      c.require(inner == u.resolutions.back(), ip + ".resolutions[0]",
+                fmt::format("is {}, but the outer level ends at {} (the inner model starts where the outer one ends)",
+                            inner, u.resolutions.back()));
+    }
+    check_level(c, m, in, ip, false);
+  } else {
+    c.require(!u.skip_normalization, p + ".skip_normalization", "has no effect on the innermost level; remove it");
+    c.require(!u.skip_inner_unet_input, p + ".skip_inner_unet_input", "has no effect on the innermost level; remove it");
+  }
+  (void)outermost;
+}
+
+void check_model(const Checker& c, const ModelConfig& m) {
+  c.one_of<std::string>(m.arch, {"unet", "nested_unet"}, "model.arch");
+  if (m.arch == "nested_unet") {
+    c.require(m.unet.has_inner(), "model.inner_config", "is required by arch nested_unet");
+  } else {
+    c.require(!m.unet.has_inner(), "model.inner_config", "is only allowed with arch: nested_unet");
+  }
+  c.require(m.input_channels >= 1, "model.input_channels", fmt::format("must be positive, got {}", m.input_channels));
+  c.require(m.output_channels >= 1, "model.output_channels", fmt::format("must be positive, got {}", m.output_channels));
+  c.require(m.emb_channels >= 8 && m.emb_channels % 8 == 0, "model.emb_channels",
+            fmt::format("is {}, must be a positive multiple of 8 (the sinusoid uses emb_channels / 8 frequencies)", m.emb_channels));
+  if (m.conditioning == ConditioningKind::Text) {
+    c.require(m.text_feature_dim >= 1, "model.text_feature_dim", fmt::format("must be positive, got {}", m.text_feature_dim));
+    c.require(m.lm_feature_projected_channels >= 0, "model.lm_feature_projected_channels",
+              fmt::format("must be 0 (no projection) or positive, got {}", m.lm_feature_projected_channels));
+    c.require(m.num_lm_attn_layers >= 0, "model.num_lm_attn_layers",
+              fmt::format("must not be negative, got {}", m.num_lm_attn_layers));
+    if (m.num_lm_attn_layers > 0) {
+      c.require(m.cond_dim() % m.unet.num_heads == 0,
+                m.lm_feature_projected_channels > 0 ? "model.lm_feature_projected_channels" : "model.text_feature_dim",
+                fmt::format("is {}, not divisible by the {} heads of the LM attention layers (model.num_heads)", m.cond_dim(),
+                            m.unet.num_heads));
+    }
+  } else if (m.conditioning == ConditioningKind::Class) {
+    c.require(m.num_classes >= 1, "model.num_classes", "must be positive with conditioning: class");
+  }
+  if (m.conditioning != ConditioningKind::Class) {
+    c.require(m.num_classes == 0, "model.num_classes", "is only used with conditioning: class");
+  }
+  check_level(c, m, m.unet, "model", true);
+}
+
+void check_diffusion(const Checker& c, const DiffusionConfig& d, size_t levels) {
+  c.one_of<std::string>(d.prediction, {"v", "eps", "x0"}, "diffusion.prediction");
+  c.one_of<std::string>(d.loss_target, {"v", "eps", "x0"}, "diffusion.loss_target");
+  c.one_of<std::string>(d.downsample, {"average", "bilinear"}, "diffusion.downsample");
+  c.require(d.num_train_steps >= 0, "diffusion.num_train_steps", "must be 0 (continuous) or positive");
+  c.require(d.shift_power > 0, "diffusion.shift_power", fmt::format("must be positive, got {}", d.shift_power));
+  c.require(d.cfg_dropout >= 0 && d.cfg_dropout <= 1, "diffusion.cfg_dropout", fmt::format("must be in [0, 1], got {}", d.cfg_dropout));
+  if (!d.loss_weights.empty()) {
+    c.require(d.loss_weights.size() == levels, "diffusion.loss_weights",
+              fmt::format("has {} entries, the model has {} resolution levels", d.loss_weights.size(), levels));
+    for (size_t i = 0; i < levels; ++i) {
+      c.require(d.loss_weights[i] >= 0, fmt::format("diffusion.loss_weights[{}]", i), "must not be negative");
+    }
+  }
+}
+
+void check_train(const Checker& c, const TrainConfig& t, const std::vector<int64_t>& level_res) {
+  for (size_t s = 0; s < t.stages.size(); ++s) {
+    const auto& st = t.stages[s];
+    const std::string p = fmt::format("train.stages[{}]", s);
+    c.require(!st.resolutions.empty(), p + ".resolutions", "must name at least one resolution");
+    std::set<int64_t> named(st.resolutions.begin(), st.resolutions.end());
+    for (int64_t r : st.resolutions) {
+      c.require(std::count(level_res.begin(), level_res.end(), r) == 1, p + ".resolutions",
+                fmt::format("names {}, which is not a level of the model ({})", r, fmt::join(level_res, ", ")));
+    }
+    // A level needs every level inside it: the stage is the innermost k levels.
+    for (size_t i = 0; i < named.size(); ++i) {
+      c.require(named.count(level_res[i]) == 1, p + ".resolutions",
+                fmt::format("must include {} (a stage trains the innermost levels up to its highest resolution)", level_res[i]));
+    }
+    c.require(st.steps >= 1, p + ".steps", fmt::format("must be positive, got {}", st.steps));
+    c.require(st.batch_size >= 0, p + ".batch_size", "must not be negative");
+  }
+  c.require(t.batch_size >= 1, "train.batch_size", fmt::format("must be positive, got {}", t.batch_size));
+  c.require(t.grad_accumulation >= 1, "train.grad_accumulation", "must be at least 1");
+  c.one_of<std::string>(t.optimizer.name, {"adam", "adamw"}, "train.optimizer.name");
+  c.require(t.optimizer.lr > 0, "train.optimizer.lr", fmt::format("must be positive, got {}", t.optimizer.lr));
+  c.require(t.optimizer.betas.size() == 2, "train.optimizer.betas", "must have two entries");
+  for (size_t i = 0; i < t.optimizer.betas.size(); ++i) {
+    c.require(t.optimizer.betas[i] >= 0 && t.optimizer.betas[i] < 1, fmt::format("train.optimizer.betas[{}]", i),
+              "must be in [0, 1)");
+  }
+  c.require(t.optimizer.eps > 0, "train.optimizer.eps", "must be positive");
+  c.require(t.optimizer.weight_decay >= 0, "train.optimizer.weight_decay", "must not be negative");
+  c.require(t.warmup_steps >= 0, "train.warmup_steps", "must not be negative");
+  c.require(t.grad_clip >= 0, "train.grad_clip", "must not be negative (0 = no clipping)");
+  c.require(t.ema_decay >= 0 && t.ema_decay < 1, "train.ema_decay", fmt::format("must be in [0, 1), got {}", t.ema_decay));
+  c.one_of<std::string>(t.precision, {"fp32", "bf16"}, "train.precision");
+  c.require(t.checkpoint_every >= 1, "train.checkpoint_every", "must be positive");
+  c.require(t.keep_checkpoints >= 1, "train.keep_checkpoints", "must be at least 1");
+  c.require(t.sample_every >= 1, "train.sample_every", "must be positive");
+  c.require(t.log_every >= 1, "train.log_every", "must be positive");
+}
+
+void check_sample(const Checker& c, const SampleConfig& s, int64_t num_train_steps) {
+  c.one_of<std::string>(s.sampler, {"ancestral", "ddim", "dpmsolver++"}, "sample.sampler");
+  c.one_of<std::string>(s.threshold, {"clip", "dynamic", "dynamic-if", "none"}, "sample.threshold");
+  c.require(s.steps >= 1, "sample.steps", fmt::format("must be positive, got {}", s.steps));
+  if (num_train_steps > 0) {
+    c.require(s.steps <= num_train_steps, "sample.steps",
+              fmt::format("is {}, more than the {} steps of the discrete schedule", s.steps, num_train_steps));
+  }
+  c.require(s.guidance_scale >= 0, "sample.guidance_scale", "must not be negative");
+  c.require(s.threshold_percentile > 0 && s.threshold_percentile <= 1, "sample.threshold_percentile",
+            fmt::format("must be in (0, 1], got {}", s.threshold_percentile));
+  c.require(s.threshold_max >= 1, "sample.threshold_max", fmt::format("must be at least 1, got {}", s.threshold_max));
+  c.require(s.eta >= 0, "sample.eta", "must not be negative");
+}
+
+}  // namespace
+
+void validate(const ModelConfig& model, const std::string& source) { check_model(Checker{source}, model); }
+
+void validate(const Config& config, const std::string& source) {
+  Checker c{source};
+  c.require(!config.name.empty(), "name", "must not be empty");
+  check_model(c, config.model);
+  const auto level_res = config.model.level_resolutions();
+  c.one_of<std::string>(config.text.encoder, {"t5"}, "text.encoder");
+  c.require(config.text.max_tokens >= 1, "text.max_tokens", "must be positive");
+  check_diffusion(c, config.diffusion, level_res.size());
+  check_train(c, config.train, level_res);
+  c.one_of<std::string>(config.data.format, {"tsv", "webdataset", "folders"}, "data.format");
+  c.require(config.data.num_workers >= 0, "data.num_workers", "must not be negative");
+  check_sample(c, config.sample, config.diffusion.num_train_steps);
+}
+
+}  // namespace mdm
