@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libgloo-dev                     # LibTorch 1.13 (CPU) with c10d/Gloo
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-  libopencv-dev libgtest-dev
+  libopencv-dev libpng-dev libgtest-dev
 )
 if [[ "${1:-}" == "--reference" ]]; then packages+=(python3-torch python3-numpy python3-yaml); fi
 
