@@ -153,6 +153,7 @@ void parse_sample(const YamlMap& m, SampleConfig& s) {
   m.read("threshold_percentile", s.threshold_percentile);
   m.read("threshold_max", s.threshold_max);
   m.read("eta", s.eta);
+  m.read("spacing", s.spacing);
   m.read("negative_prompt", s.negative_prompt);
   m.read("seed", s.seed);
   m.finish();

@@ -134,6 +134,7 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "threshold_percentile" << YAML::Value << s.threshold_percentile;
   out << YAML::Key << "threshold_max" << YAML::Value << s.threshold_max;
   out << YAML::Key << "eta" << YAML::Value << s.eta;
+  out << YAML::Key << "spacing" << YAML::Value << s.spacing;
   out << YAML::Key << "negative_prompt" << YAML::Value << s.negative_prompt;
   out << YAML::Key << "seed" << YAML::Value << s.seed;
   out << YAML::EndMap;

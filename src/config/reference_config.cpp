@@ -279,6 +279,8 @@ Config parse_reference(const YamlMap& root) {
   c.train.warmup_steps = std::max<int64_t>(c.train.warmup_steps, 0);
   c.sample.steps = c.diffusion.num_train_steps;  // the reference samples every step unless told
   c.sample.guidance_scale = 1.0;
+  c.sample.sampler = "ancestral";
+  c.sample.spacing = "reference";
   // The remaining top-level keys are the reference tools' argparse defaults; none changes the model.
   for (const auto& kv : root.node()) root.ignore({kv.first.as<std::string>()});
   return c;

@@ -192,6 +192,7 @@ void check_train(const Checker& c, const TrainConfig& t, const std::vector<int64
 void check_sample(const Checker& c, const SampleConfig& s, int64_t num_train_steps) {
   c.one_of<std::string>(s.sampler, {"ancestral", "ddim", "dpmsolver++"}, "sample.sampler");
   c.one_of<std::string>(s.threshold, {"clip", "dynamic", "dynamic-if", "none"}, "sample.threshold");
+  c.one_of<std::string>(s.spacing, {"auto", "reference", "trailing"}, "sample.spacing");
   c.require(s.steps >= 1, "sample.steps", fmt::format("must be positive, got {}", s.steps));
   if (num_train_steps > 0) {
     c.require(s.steps <= num_train_steps, "sample.steps",

@@ -101,11 +101,13 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
     if (!dt) bad(fmt::format("dtype '{}' is not supported", value["dtype"].get<std::string>()));
     if (!value.contains("shape") || !value["shape"].is_array()) bad("has no shape");
     Entry e{dt->type, {}, 0, 0};
-    uint64_t numel = 1;
+    uint64_t numel = 1, extent = 1;  // extent: the product of the non-zero dimensions
     for (const auto& d : value["shape"]) {
       if (!d.is_number_unsigned()) bad("shape has a negative or non-integer dimension");
       uint64_t v = d.get<uint64_t>();
-      if (v != 0 && numel > (uint64_t{1} << 62) / v) bad("shape is too large");
+      // Bounded in bytes and past zero dimensions, so that neither numel × bytes nor LibTorch's int64 sizes wrap.
+      if (v > 1 && extent > (uint64_t{1} << 62) / dt->bytes / v) bad("shape is too large");
+      extent *= std::max<uint64_t>(v, 1);
       numel *= v;
       e.shape.push_back(static_cast<int64_t>(v));
     }

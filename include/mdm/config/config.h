@@ -74,6 +74,7 @@ struct SampleConfig {
   double threshold_percentile = 0.995;
   double threshold_max = 100.0;
   double eta = 1.0;
+  std::string spacing = "auto";  // time steps: auto | reference | trailing (diffusion/schedule.h)
   std::string negative_prompt;
   int64_t seed = 0;
 };

@@ -20,4 +20,9 @@ struct CheckpointError : Error {
   using Error::Error;
 };
 
+// Sampling stopped because the step callback asked for it.
+struct Cancelled : Error {
+  using Error::Error;
+};
+
 }  // namespace mdm

@@ -1,0 +1,109 @@
+#include <mdm/diffusion/multires_diffusion.h>
+#include <mdm/util/error.h>
+
+#include <fmt/format.h>
+
+namespace mdm {
+
+namespace F = torch::nn::functional;
+
+MultiResDiffusion::MultiResDiffusion(const ModelConfig& model, const DiffusionConfig& d)
+    : resolutions_(model.level_resolutions()),
+      downsample_(d.downsample),
+      num_steps_(d.num_train_steps),
+      prediction_(parse_prediction(d.prediction)),
+      loss_target_(parse_prediction(d.loss_target)) {
+  if (num_steps_ < 1) throw ConfigError("diffusion.num_train_steps: continuous-time training is not available; use N ≥ 1");
+  const auto levels = model.levels();  // outermost first
+  for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
+    const std::string name = (*it)->schedule.empty() ? "cosine" : (*it)->schedule;
+    schedules_.emplace_back(name, num_steps_, d.shift_power);
+    gamma_tables_.push_back(torch::tensor(schedules_.back().gammas(), torch::kDouble));
+  }
+  weights_ = d.loss_weights.empty() ? std::vector<double>(resolutions_.size(), 1.0) : d.loss_weights;
+}
+
+std::vector<torch::Tensor> MultiResDiffusion::pyramid(const torch::Tensor& x) const {
+  if (x.dim() != 4 || x.size(2) != resolutions_.back() || x.size(3) != resolutions_.back()) {
+    throw Error(fmt::format("pyramid: expected [B, C, {0}, {0}], got {1}", resolutions_.back(), fmt::join(x.sizes(), ", ")));
+  }
+  std::vector<torch::Tensor> out(resolutions_.size());
+  out.back() = x;
+  for (size_t l = resolutions_.size() - 1; l-- > 0;) {
+    const int64_t ratio = resolutions_[l + 1] / resolutions_[l];
+    if (downsample_ == "bilinear") {
+      out[l] = F::interpolate(x, F::InterpolateFuncOptions()
+                                     .size(std::vector<int64_t>{resolutions_[l], resolutions_[l]})
+                                     .mode(torch::kBilinear)
+                                     .align_corners(false)
+                                     .antialias(true));
+    } else {
+      out[l] = F::avg_pool2d(out[l + 1], F::AvgPool2dFuncOptions(ratio).stride(ratio));
+    }
+  }
+  return out;
+}
+
+torch::Tensor MultiResDiffusion::sample_t(int64_t batch, at::Generator& gen) const {
+  return torch::randint(1, num_steps_ + 1, {batch}, gen, torch::kLong);
+}
+
+torch::Tensor MultiResDiffusion::gamma(size_t level, const torch::Tensor& t) const {
+  auto g = gamma_tables_.at(level).to(t.device()).index_select(0, t.to(torch::kLong));
+  return g.view({-1, 1, 1, 1});
+}
+
+NoisyBatch MultiResDiffusion::add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t,
+                                        at::Generator& gen) const {
+  std::vector<torch::Tensor> eps;
+  for (const auto& x : x0) eps.push_back(torch::randn(x.sizes(), gen, x.options().device(torch::kCPU)).to(x.device()));
+  return add_noise(x0, t, eps);
+}
+
+NoisyBatch MultiResDiffusion::add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t,
+                                        const std::vector<torch::Tensor>& eps) const {
+  if (x0.size() != resolutions_.size() || eps.size() != x0.size()) {
+    throw Error(fmt::format("add_noise: {} levels of x0 and {} of noise, the model has {}", x0.size(), eps.size(),
+                            resolutions_.size()));
+  }
+  NoisyBatch b{x0, eps, {}, {}, t};
+  for (size_t l = 0; l < x0.size(); ++l) {
+    auto g = gamma(l, t).to(x0[l].device());
+    b.gamma.push_back(g.to(x0[l].scalar_type()));
+    b.z.push_back((g.sqrt() * x0[l] + (1 - g).sqrt() * eps[l]).to(x0[l].scalar_type()));
+  }
+  return b;
+}
+
+LossOutput MultiResDiffusion::loss(const std::vector<torch::Tensor>& outputs, const NoisyBatch& b, size_t levels) const {
+  if (levels == 0) levels = resolutions_.size();
+  if (outputs.size() < levels) throw Error(fmt::format("loss: {} outputs for {} levels", outputs.size(), levels));
+  LossOutput out;
+  torch::Tensor total;
+  for (size_t l = 0; l < levels; ++l) {
+    const auto& g = b.gamma[l];
+    auto pred = loss_target_ == prediction_ ? outputs[l] : [&] {
+      switch (loss_target_) {
+        case Prediction::V: return to_v(prediction_, outputs[l], b.z[l], g);
+        case Prediction::Eps: return to_eps(prediction_, outputs[l], b.z[l], g);
+        case Prediction::X0: return to_x0(prediction_, outputs[l], b.z[l], g);
+      }
+      return outputs[l];
+    }();
+    auto per_sample = (pred.to(torch::kFloat) - target(loss_target_, b.x0[l], b.eps[l], g).to(torch::kFloat))
+                          .square()
+                          .flatten(1)
+                          .mean(1);  // [B]
+    out.levels.push_back(per_sample.mean().detach());
+    auto weighted = weights_[l] * per_sample;
+    total = total.defined() ? total + weighted : weighted;
+  }
+  out.loss = total.mean();
+  return out;
+}
+
+torch::Tensor condition_dropout_mask(int64_t batch, double probability, at::Generator& gen) {
+  return torch::rand({batch}, gen) < probability;
+}
+
+}  // namespace mdm
