@@ -125,16 +125,21 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
     }
     entries_.emplace(name, std::move(e));
   }
-  // Byte ranges must not overlap (a crafted file could alias two tensors).
+  // Byte ranges must not overlap (a crafted file could alias two tensors): in begin order, every
+  // non-empty range must start at or after the furthest end seen so far (empty ranges hold no bytes).
   std::vector<std::pair<size_t, std::string>> order;
   for (const auto& [name, e] : entries_) order.emplace_back(e.begin, name);
   std::sort(order.begin(), order.end());
-  for (size_t i = 1; i < order.size(); ++i) {
-    const Entry& prev = entries_.at(order[i - 1].second);
-    const Entry& cur = entries_.at(order[i].second);
-    if (cur.begin < prev.end && cur.end > cur.begin && prev.end > prev.begin) {
-      fail(path, fmt::format("tensors '{}' and '{}' overlap in the data section", order[i - 1].second, order[i].second));
+  size_t furthest_end = 0;
+  std::string furthest_name;
+  for (const auto& [begin, name] : order) {
+    const Entry& cur = entries_.at(name);
+    if (cur.end == cur.begin) continue;
+    if (cur.begin < furthest_end) {
+      fail(path, fmt::format("tensors '{}' and '{}' overlap in the data section", furthest_name, name));
     }
+    furthest_end = cur.end;
+    furthest_name = name;
   }
 }
 

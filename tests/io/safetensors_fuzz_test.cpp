@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -325,8 +326,10 @@ struct SafeTensorsFuzz : ::testing::Test {
     std::remove(valid.c_str());
     std::remove(mutated.c_str());
   }
+  // A new file each time: rewriting a truncated file makes ext4 flush it to disk on close (auto_da_alloc).
   void write(const std::string& bytes) const {
-    std::ofstream out(mutated, std::ios::binary | std::ios::trunc);
+    std::remove(mutated.c_str());
+    std::ofstream out(mutated, std::ios::binary);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
   static std::string temp(const std::string& name) {

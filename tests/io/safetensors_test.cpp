@@ -88,6 +88,9 @@ TEST(SafeTensors, CorruptFilesAreCheckpointErrorsNamingFileAndTensor) {
       {R"({"w":{"dtype":"F32","shape":[2]}})", 8, -1, "tensor 'w': data_offsets must be [begin, end]"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12,
        -1, "tensors 'a' and 'b' overlap"},
+      // An empty tensor between two overlapping ones must not hide the overlap.
+      {R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"c":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
+       16, -1, "tensors 'a' and 'c' overlap"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.expected);
