@@ -37,7 +37,7 @@ bool valid_schedule(const std::string& s) {
   return s.empty() || std::regex_match(s, re);
 }
 
-void check_level(const Checker& c, const ModelConfig& m, const UNetConfig& u, const std::string& p, bool outermost) {
+void check_level(const Checker& c, const UNetConfig& u, const std::string& p) {
   const size_t L = u.resolution_channels.size();
   c.require(L >= 1, p + ".resolution_channels", "must list at least one level");
   auto same_length = [&](size_t n, const std::string& key) {
@@ -94,12 +94,11 @@ void check_level(const Checker& c, const ModelConfig& m, const UNetConfig& u, co
                 fmt::format("is {}, but the outer level ends at {} (the inner model starts where the outer one ends)",
                             inner, u.resolutions.back()));
     }
-    check_level(c, m, in, ip, false);
+    check_level(c, in, ip);
   } else {
     c.require(!u.skip_normalization, p + ".skip_normalization", "has no effect on the innermost level; remove it");
     c.require(!u.skip_inner_unet_input, p + ".skip_inner_unet_input", "has no effect on the innermost level; remove it");
   }
-  (void)outermost;
 }
 
 void check_model(const Checker& c, const ModelConfig& m) {
@@ -131,7 +130,7 @@ void check_model(const Checker& c, const ModelConfig& m) {
   if (m.conditioning != ConditioningKind::Class) {
     c.require(m.num_classes == 0, "model.num_classes", "is only used with conditioning: class");
   }
-  check_level(c, m, m.unet, "model", true);
+  check_level(c, m.unet, "model");
 }
 
 void check_diffusion(const Checker& c, const DiffusionConfig& d, size_t levels) {

@@ -14,7 +14,7 @@ class DpmSolverPP : public Sampler {
  public:
   void reset(size_t levels) override { history_.assign(levels, {}); }
 
-  torch::Tensor update(size_t level, const torch::Tensor& z_t, const torch::Tensor& x0, double gt, double gs, bool last,
+  torch::Tensor update(size_t level, const torch::Tensor& z_t, const torch::Tensor& x0, double gt, double gs, bool /*last*/,
                        NoiseSource&) override {
     auto& h = history_.at(level);
     if (gs >= 1.0) return x0;  // σ_s = 0: the chain ends on the data prediction
@@ -30,7 +30,6 @@ class DpmSolverPP : public Sampler {
     auto z_s = sigma_ratio * z_t - std::sqrt(gs) * std::expm1(-step) * d;
     h.x0_prev = x0;
     h.step_prev = step;
-    (void)last;
     return z_s;
   }
 

@@ -42,7 +42,7 @@ SpatialAttentionImpl::SpatialAttentionImpl(const SpatialAttentionOptions& o) : o
 
 torch::Tensor SpatialAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cond,
                                             const std::optional<torch::Tensor>& cond_mask) {
-  const int64_t b = x.size(0), c = x.size(1), heads = options.num_heads();
+  const int64_t heads = options.num_heads();
   // [B, 3C, H, W] → 3 × [B, HW, C] → [B, heads, HW, D]
   auto qkv_t = qkv(norm(x)).flatten(2).transpose(1, 2).chunk(3, 2);
   auto q = split_heads(qkv_t[0], heads);
@@ -55,8 +55,6 @@ torch::Tensor SpatialAttentionImpl::forward(const torch::Tensor& x, const torch:
   h = merge_heads(h).transpose(1, 2).reshape_as(x);  // [B, C, H, W]
   auto out = x + proj_out(h);
   if (ffn) out = out + ffn->forward(out);
-  (void)b;
-  (void)c;
   return out;
 }
 
