@@ -1,15 +1,37 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian 12 machine: installs the dependencies, builds libmdm and its tools,
-# and describes the built-in default model (configs/tiny_s16s32.yaml) and the paper's MDM-S64S256.
+# prepares the OpenMoji emoji (CC BY-SA 4.0, https://openmoji.org) at 32² and 64², trains the small
+# nested MDM of configs/openmoji_s32s64.yaml (the 32² model alone, then both levels) and samples a grid.
+#
+#   scripts/quickstart.sh                  # the default run (~minutes on 2 CPU cores)
+#   scripts/quickstart.sh --set train.stages[1].steps=2000   # any mdm-train override
+#
+# Re-running continues the run (--resume auto) and re-samples; delete runs/openmoji_s32s64 to start over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$(date +%s)
 scripts/install-deps.sh
 scripts/build.sh
 build_dir="${MDM_BUILD_DIR:-build}"
-config="${1:-configs/tiny_s16s32.yaml}"
+data_dir="${MDM_DATA_DIR:-data/openmoji}"
+run_dir="${MDM_RUN_DIR:-runs/openmoji_s32s64}"
+
+scripts/prepare-openmoji.sh --out "$data_dir" --size 64
+
 echo
-echo "== $config (the default: small enough to train on a CPU)"
-"$build_dir/tools/mdm-info" --config "$config"
+echo "== training configs/openmoji_s32s64.yaml in $run_dir"
+"$build_dir/tools/mdm-train" --config configs/openmoji_s32s64.yaml --output-dir "$run_dir" --resume auto \
+  --set "data.path=$data_dir/train.tsv" "$@"
+
 echo
-echo "== configs/cc12m_s64s256.yaml (MDM-S64S256, the paper's Appendix A)"
-"$build_dir/tools/mdm-info" --config configs/cc12m_s64s256.yaml
+echo "== sampling 4 images of each of the 12 OpenMoji groups from $run_dir/last"
+mkdir -p "$run_dir/quickstart"
+classes=$(tail -n +2 "$data_dir/classes.tsv" | cut -f1 | paste -sd, -)
+"$build_dir/tools/mdm-sample" -c "$run_dir/last" --class "$classes" -n 4 --seed 0 -q \
+  -o "$run_dir/quickstart/sample_{index}.png" --grid "$run_dir/quickstart/grid.png"
+echo
+echo "samples:        $run_dir/quickstart/grid.png (one row per OpenMoji group: $data_dir/classes.tsv)"
+echo "training grids: $run_dir/samples/ (EMA samples, every level side by side; loss.png = the loss curve)"
+echo "metrics:        $run_dir/metrics.jsonl"
+echo "wall time:      $(( $(date +%s) - start )) s"
+echo "Data: OpenMoji (https://openmoji.org), CC BY-SA 4.0."

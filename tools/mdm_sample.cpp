@@ -10,14 +10,16 @@ int main(int argc, char** argv) {
   CLI::App app{"mdm-sample: generate images with a Matryoshka Diffusion Model checkpoint"};
   mdm::SampleJob job;
   std::string prompt, prompts_file;
-  int64_t class_label = -1, steps = 0;
+  std::vector<int64_t> class_labels;
+  int64_t steps = 0;
   std::string sampler, threshold, spacing;
   double eta = -1, cfg = -1, percentile = -1;
   app.add_option("-c,--checkpoint", job.checkpoint, "checkpoint directory (config.yaml + ema/model.safetensors)")->required();
   app.add_option("-p,--prompt", prompt, "text prompt");
   app.add_option("--negative-prompt", job.negative_prompt, "text for the unconditional side of guidance");
   app.add_option("--prompts-file", prompts_file, "one prompt per line; each gets --num-images images");
-  app.add_option("--class", class_label, "class label (class-conditioned models)");
+  app.add_option("--class", class_labels, "class label(s) of a class-conditioned model: --class 3 or --class 0,1,2")
+      ->delimiter(',');
   app.add_option("--steps", steps, "sampling steps (default: the checkpoint's sample.steps, 250)");
   app.add_option("--sampler", sampler, "ancestral | ddim | dpmsolver++");
   app.add_option("--eta", eta, "DDIM eta (0 = deterministic)");
@@ -44,7 +46,7 @@ int main(int argc, char** argv) {
         if (!line.empty()) job.prompts.push_back(line);
       }
     }
-    if (class_label >= 0) job.class_label = class_label;
+    job.class_labels = class_labels;
     if (app.count("--steps")) job.steps = steps;
     if (!sampler.empty()) job.sampler = sampler;
     if (!threshold.empty()) job.threshold = threshold;

@@ -24,12 +24,20 @@ MultiResDiffusion::MultiResDiffusion(const ModelConfig& model, const DiffusionCo
 }
 
 std::vector<torch::Tensor> MultiResDiffusion::pyramid(const torch::Tensor& x) const {
-  if (x.dim() != 4 || x.size(2) != resolutions_.back() || x.size(3) != resolutions_.back()) {
-    throw Error(fmt::format("pyramid: expected [B, C, {0}, {0}], got {1}", resolutions_.back(), fmt::join(x.sizes(), ", ")));
+  return pyramid(x, resolutions_.size());
+}
+
+std::vector<torch::Tensor> MultiResDiffusion::pyramid(const torch::Tensor& x, size_t levels) const {
+  if (levels == 0 || levels > resolutions_.size()) {
+    throw Error(fmt::format("pyramid: {} levels asked for, the model has {}", levels, resolutions_.size()));
   }
-  std::vector<torch::Tensor> out(resolutions_.size());
+  const int64_t top = resolutions_[levels - 1];
+  if (x.dim() != 4 || x.size(2) != top || x.size(3) != top) {
+    throw Error(fmt::format("pyramid: expected [B, C, {0}, {0}], got [{1}]", top, fmt::join(x.sizes(), ", ")));
+  }
+  std::vector<torch::Tensor> out(levels);
   out.back() = x;
-  for (size_t l = resolutions_.size() - 1; l-- > 0;) {
+  for (size_t l = levels - 1; l-- > 0;) {
     const int64_t ratio = resolutions_[l + 1] / resolutions_[l];
     if (downsample_ == "bilinear") {
       out[l] = F::interpolate(x, F::InterpolateFuncOptions()
@@ -62,7 +70,7 @@ NoisyBatch MultiResDiffusion::add_noise(const std::vector<torch::Tensor>& x0, co
 
 NoisyBatch MultiResDiffusion::add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t,
                                         const std::vector<torch::Tensor>& eps) const {
-  if (x0.size() != resolutions_.size() || eps.size() != x0.size()) {
+  if (x0.empty() || x0.size() > resolutions_.size() || eps.size() != x0.size()) {
     throw Error(fmt::format("add_noise: {} levels of x0 and {} of noise, the model has {}", x0.size(), eps.size(),
                             resolutions_.size()));
   }

@@ -6,6 +6,11 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -41,8 +46,17 @@ CheckpointInfo read_checkpoint_info(const std::string& dir) {
   return info;
 }
 
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw CheckpointError(fmt::format("{}: cannot open to sync ({})", path, std::strerror(errno)));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw CheckpointError(fmt::format("{}: fsync failed ({})", path, std::strerror(err)));
+}
+
 void save_checkpoint(const std::string& dir, const Config& config, const torch::nn::Module& model, int64_t step,
-                     const torch::nn::Module* ema) {
+                     const torch::nn::Module* ema, const CheckpointExtras& extras) {
   const fs::path final_dir(dir), tmp(dir + ".tmp");
   std::error_code ec;
   fs::remove_all(tmp, ec);
@@ -57,12 +71,19 @@ void save_checkpoint(const std::string& dir, const Config& config, const torch::
   const std::map<std::string, std::string> meta = {{"format", "pt"}, {"libmdm", version()}};
   save_safetensors((tmp / "model.safetensors").string(), state_dict(model), meta);
   if (ema) save_safetensors((tmp / "ema.safetensors").string(), state_dict(*ema), meta);
+  if (!extras.optimizer.empty() || !extras.state_json.empty()) save_safetensors((tmp / "optimizer.safetensors").string(), extras.optimizer, meta);
   {
-    nlohmann::json j = {{"step", step}, {"library_version", version()}};
     std::ofstream out(tmp / "state.json");
-    out << j.dump(2) << "\n";
+    if (extras.state_json.empty()) {
+      nlohmann::json j = {{"step", step}, {"library_version", version()}};
+      out << j.dump(2) << "\n";
+    } else {
+      out << extras.state_json;
+    }
     if (!out) throw CheckpointError(fmt::format("{}: cannot write state.json", tmp.string()));
   }
+  for (const auto& entry : fs::directory_iterator(tmp)) fsync_path(entry.path().string());
+  fsync_path(tmp.string());
   // Replace an existing checkpoint only once the new one is complete: old → DIR.old, tmp → DIR, drop old.
   const fs::path old(dir + ".old");
   fs::remove_all(old, ec);
@@ -71,6 +92,7 @@ void save_checkpoint(const std::string& dir, const Config& config, const torch::
   fs::rename(tmp, final_dir, ec);
   if (ec) throw CheckpointError(fmt::format("{}: cannot move {} into place ({})", dir, tmp.string(), ec.message()));
   fs::remove_all(old, ec);
+  fsync_path(final_dir.parent_path().empty() ? "." : final_dir.parent_path().string());
 }
 
 }  // namespace mdm::io

@@ -49,7 +49,6 @@ GenerateOptions options_for(const SampleJob& job, const Config& config) {
   if (job.threshold_percentile) o.threshold.percentile = *job.threshold_percentile;
   if (job.threshold_max) o.threshold.max_value = *job.threshold_max;
   if (!job.negative_prompt.empty()) o.negative_prompt = job.negative_prompt;
-  if (job.class_label) o.class_label = *job.class_label;
   o.num_images = job.num_images;
   o.batch_size = job.batch_size;
   if (o.steps < 1) throw Error(fmt::format("--steps must be at least 1, got {}", o.steps));
@@ -80,8 +79,17 @@ std::vector<std::string> run_sample_job(const SampleJob& job, std::ostream& log)
     base.seed = static_cast<int64_t>(std::random_device{}() & 0x7fffffff);
     log << "seed: " << base.seed << "\n";
   }
-  const std::vector<std::string> prompts = job.prompts.empty() ? std::vector<std::string>{""} : job.prompts;
-  const int64_t total_images = static_cast<int64_t>(prompts.size()) * job.num_images;
+  // One run per prompt, or per class label; each makes num_images images.
+  std::vector<std::pair<std::string, int64_t>> runs;
+  if (!job.class_labels.empty()) {
+    if (!job.prompts.empty()) throw ConfigError("give prompts or class labels, not both");
+    for (auto label : job.class_labels) runs.emplace_back("", label);
+  } else if (job.prompts.empty()) {
+    runs.emplace_back("", base.class_label);
+  } else {
+    for (const auto& p : job.prompts) runs.emplace_back(p, base.class_label);
+  }
+  const int64_t total_images = static_cast<int64_t>(runs.size()) * job.num_images;
   std::string pattern = job.output;
   if (total_images > 1 && !util::pattern_distinguishes_images(pattern)) pattern = with_suffix(pattern, "%03d");
   check_writable(pattern);
@@ -89,11 +97,14 @@ std::vector<std::string> run_sample_job(const SampleJob& job, std::ostream& log)
   std::vector<std::string> written;
   std::vector<torch::Tensor> grid_images;
   int64_t index = 0;
-  for (const auto& prompt : prompts) {
+  for (const auto& [prompt, label] : runs) {
     GenerateOptions o = base;
     o.prompt = prompt;
-    util::ProgressBar bar(o.steps * ((o.num_images + o.batch_size - 1) / o.batch_size),
-                          prompt.empty() ? "sampling" : fmt::format("sampling \"{}\"", prompt), !job.quiet, &log);
+    o.class_label = label;
+    const std::string what = !prompt.empty() ? fmt::format("sampling \"{}\"", prompt)
+                             : label >= 0    ? fmt::format("sampling class {}", label)
+                                             : std::string("sampling");
+    util::ProgressBar bar(o.steps * ((o.num_images + o.batch_size - 1) / o.batch_size), what, !job.quiet, &log);
     o.progress = [&bar](int64_t done, int64_t) {
       bar.update(done);
       return true;
@@ -117,7 +128,9 @@ std::vector<std::string> run_sample_job(const SampleJob& job, std::ostream& log)
   }
   if (!job.grid.empty()) {
     check_writable(job.grid);
-    io::save_png(io::make_grid(grid_images), job.grid, {{"software", fmt::format("libmdm {}", MDM_VERSION_STRING)}});
+    // One row per prompt or class when there are several, else a square.
+    const int64_t columns = runs.size() > 1 ? job.num_images : 0;
+    io::save_png(io::make_grid(grid_images, columns), job.grid, {{"software", fmt::format("libmdm {}", MDM_VERSION_STRING)}});
     written.push_back(job.grid);
   }
   if (!job.quiet) {

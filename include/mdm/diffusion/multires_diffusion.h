@@ -39,9 +39,12 @@ class MultiResDiffusion {
   // filter with kernel = stride = ratio, applied level by level (the reference); `bilinear`: antialiased
   // bilinear resize (the paper's wording).
   std::vector<torch::Tensor> pyramid(const torch::Tensor& x) const;
+  // The pyramid of the lowest `levels` levels from x at level levels−1's resolution (a progressive stage).
+  std::vector<torch::Tensor> pyramid(const torch::Tensor& x, size_t levels) const;
   // Uniform t ∈ [1, N] per sample.
   torch::Tensor sample_t(int64_t batch, at::Generator& gen) const;
-  // Noises every level at the shared t; eps drawn here (independently per level) unless given.
+  // Noises every level given (the lowest x0.size() levels) at the shared t; eps drawn here
+  // (independently per level) unless given.
   NoisyBatch add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t, at::Generator& gen) const;
   NoisyBatch add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t,
                        const std::vector<torch::Tensor>& eps) const;

@@ -8,6 +8,8 @@
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace mdm::io {
 
@@ -22,8 +24,19 @@ struct CheckpointInfo {
 // naming the directory and the file at fault.
 CheckpointInfo read_checkpoint_info(const std::string& dir);
 
-// Writes config.yaml, model.safetensors (and ema.safetensors when `ema` is given) and state.json.
+// What a training checkpoint adds: the optimizer's tensors (optimizer.safetensors) and its own state.json.
+struct CheckpointExtras {
+  std::vector<std::pair<std::string, torch::Tensor>> optimizer;  // written when not empty
+  std::string state_json;  // replaces the default {"step", "library_version"} when not empty
+};
+
+// Writes config.yaml, model.safetensors (and ema.safetensors when `ema` is given) and state.json into
+// DIR.tmp, fsyncs every file and the directory, then renames it to DIR (an existing DIR is replaced only
+// once the new one is complete).
 void save_checkpoint(const std::string& dir, const Config& config, const torch::nn::Module& model, int64_t step,
-                     const torch::nn::Module* ema = nullptr);
+                     const torch::nn::Module* ema = nullptr, const CheckpointExtras& extras = {});
+
+// fsync of a file or directory (durability before a rename); throws CheckpointError naming it.
+void fsync_path(const std::string& path);
 
 }  // namespace mdm::io

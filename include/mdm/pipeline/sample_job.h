@@ -16,7 +16,7 @@ struct SampleJob {
   std::string checkpoint;
   std::vector<std::string> prompts;  // empty: one unprompted run (class or unconditional models)
   std::string negative_prompt;
-  std::optional<int64_t> class_label;
+  std::vector<int64_t> class_labels;  // class models: each label gets num_images (empty: the null class)
   // Overrides of the checkpoint's sample: defaults (unset = the checkpoint's value).
   std::optional<std::string> sampler, threshold, spacing;
   std::optional<int64_t> steps;

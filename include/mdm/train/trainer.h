@@ -1,0 +1,112 @@
+// The progressive multi-resolution trainer (MDM §3.3, Appendix B). A library class: mdm-train is a thin
+// wrapper, and a C++ user can drive it with their own DataSource.
+//
+// One run walks train.stages in order; a stage trains the lowest k levels (k = its resolutions), running
+// only the inner model of those levels (no cost for the outer ones). A stage's init_from copies a
+// lower-resolution checkpoint into the inner model when the stage begins. Each step: a batch per
+// gradient-accumulation round, the image pyramid, one shared t, noise per level, condition dropout, the
+// Eq. 3 loss, backward; then a non-finite check, global-norm clipping, Adam(W) at the warmed-up learning
+// rate, and the EMA update. Checkpoints resume bit for bit (train/train_checkpoint.h).
+#pragma once
+
+#include <mdm/config/config.h>
+#include <mdm/data/data_loader.h>
+#include <mdm/data/data_source.h>
+#include <mdm/diffusion/multires_diffusion.h>
+#include <mdm/models/denoiser.h>
+#include <mdm/train/adam.h>
+#include <mdm/train/ema.h>
+#include <mdm/train/metrics.h>
+#include <mdm/train/train_checkpoint.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mdm::train {
+
+struct TrainerOptions {
+  std::string run_dir;      // where checkpoints, metrics and samples go; "" = train.output_dir/<name>
+  std::string resume;       // "" = a fresh run (an error if run_dir has checkpoints), "auto" = from
+                            // run_dir/last when there is one, else a checkpoint directory
+  int64_t max_steps = -1;   // stop after this global step, saving a checkpoint; -1 = the end of the last stage
+  std::string device = "cpu";                 // cpu | cuda | cuda:N
+  std::shared_ptr<data::DataSource> data;     // null: open config.data
+  const std::atomic<bool>* stop = nullptr;    // when it becomes true: finish the step, save, return
+  int64_t max_nonfinite_steps = 10;           // this many non-finite steps in a row stop the run
+  bool write_samples = true;                  // sample grids and the loss curve every train.sample_every
+  int64_t sample_count = 8;                   // images in a sample grid
+  // Called after every step (tests use it to request a stop at a chosen step).
+  std::function<void(int64_t step)> on_step;
+};
+
+struct TrainResult {
+  int64_t step = 0;              // the global step reached
+  bool finished = false;         // every stage done
+  bool stopped = false;          // stopped by options.stop
+  std::string last_checkpoint;   // the newest checkpoint directory written ("" when none)
+  int64_t nonfinite_steps = 0;   // steps skipped for a non-finite loss or gradient
+  int64_t skipped_records = 0;   // unreadable images skipped by the data loader
+  double seconds = 0;            // wall time of this run() call
+};
+
+struct StepTiming {
+  std::vector<double> seconds;  // per step
+  double peak_rss_mib = 0;      // of the process, after the steps
+  int64_t images_per_step = 0;
+};
+
+class Trainer {
+ public:
+  // Builds the model, EMA and optimizer, opens the data and restores a checkpoint when resuming.
+  // Throws ConfigError / CheckpointError / mdm::Error naming what is wrong.
+  Trainer(Config config, TrainerOptions options);
+  ~Trainer();
+
+  TrainResult run();
+  // Runs `steps` steps of the first stage to be trained, writing nothing; for --dry-run and benchmarks.
+  StepTiming time_steps(int64_t steps);
+
+  const Config& config() const { return config_; }
+  const std::string& run_dir() const { return run_dir_; }
+  int64_t step() const { return state_.step; }
+  int64_t total_steps() const;
+  std::shared_ptr<Denoiser> model() const { return model_; }
+  std::shared_ptr<Denoiser> ema_model() const { return ema_->shared(); }
+  const Adam& optimizer() const { return *optimizer_; }
+
+ private:
+  struct StepStats;
+  size_t stage_of(int64_t step) const;
+  void enter_stage(size_t stage);
+  StepStats train_step();
+  Conditioning condition(const data::Batch& batch, int64_t count);
+  void save(TrainResult& result);
+  void write_samples();
+  void resume_from(const std::string& dir);
+
+  Config config_;
+  TrainerOptions options_;
+  std::string run_dir_;
+  torch::Device device_;
+  bool autocast_ = false;
+  std::shared_ptr<Denoiser> model_;
+  std::shared_ptr<Denoiser> active_;  // the inner model of the current stage
+  size_t active_levels_ = 0;
+  std::unique_ptr<Ema> ema_;
+  std::unique_ptr<Adam> optimizer_;
+  MultiResDiffusion diffusion_;
+  std::shared_ptr<data::DataSource> data_;
+  std::unique_ptr<data::DataLoader> loader_;
+  at::Generator gen_;
+  TrainState state_;
+  std::unique_ptr<MetricsLog> metrics_;
+  int64_t nonfinite_in_a_row_ = 0;
+  int64_t skipped_records_base_ = 0;  // from the checkpoint resumed
+};
+
+}  // namespace mdm::train

@@ -1,0 +1,179 @@
+// Our Adam/AdamW against LibTorch's torch::optim implementations, the warmup factor, gradient clipping.
+#include "../test_util.h"
+
+#include <mdm/train/adam.h>
+#include <mdm/train/train_checkpoint.h>
+
+namespace mdm::test {
+namespace {
+
+using train::Adam;
+
+struct Problem {
+  torch::Tensor w, b;
+  explicit Problem(uint64_t seed) {
+    torch::manual_seed(seed);
+    w = torch::randn({5, 3}).requires_grad_(true);
+    b = torch::randn({3}).requires_grad_(true);
+  }
+  void backward(int step) const {
+    torch::manual_seed(100 + step);
+    auto x = torch::randn({8, 5});
+    ((torch::matmul(x, w) + b).tanh().square().sum()).backward();
+  }
+};
+
+void compare_with_libtorch(const std::string& name, double weight_decay) {
+  Problem ours(1), theirs(1);
+  OptimizerConfig cfg;
+  cfg.name = name;
+  cfg.lr = 0.01;
+  cfg.betas = {0.9, 0.99};
+  cfg.eps = 1e-8;
+  cfg.weight_decay = weight_decay;
+  Adam adam({{"w", ours.w}, {"b", ours.b}}, cfg);
+  std::unique_ptr<torch::optim::Optimizer> ref;
+  if (name == "adam") {
+    ref = std::make_unique<torch::optim::Adam>(
+        std::vector<torch::Tensor>{theirs.w, theirs.b},
+        torch::optim::AdamOptions(0.01).betas({0.9, 0.99}).eps(1e-8).weight_decay(weight_decay));
+  } else {
+    ref = std::make_unique<torch::optim::AdamW>(
+        std::vector<torch::Tensor>{theirs.w, theirs.b},
+        torch::optim::AdamWOptions(0.01).betas({0.9, 0.99}).eps(1e-8).weight_decay(weight_decay));
+  }
+  for (int step = 0; step < 20; ++step) {
+    ours.backward(step);
+    theirs.backward(step);
+    adam.step(0.01);
+    adam.zero_grad();
+    ref->step();
+    ref->zero_grad();
+  }
+  EXPECT_TRUE(torch::allclose(ours.w, theirs.w, 1e-6, 1e-7)) << name << " " << (ours.w - theirs.w).abs().max().item<float>();
+  EXPECT_TRUE(torch::allclose(ours.b, theirs.b, 1e-6, 1e-7)) << name;
+  EXPECT_GT((ours.w - Problem(1).w).abs().max().item<float>(), 0.05f);  // it did move
+}
+
+TEST(Adam, MatchesLibTorchAdam) { compare_with_libtorch("adam", 0.0); }
+TEST(Adam, MatchesLibTorchAdamWithL2) { compare_with_libtorch("adam", 0.1); }
+TEST(Adam, MatchesLibTorchAdamW) { compare_with_libtorch("adamw", 0.1); }
+
+TEST(Adam, StateRoundTripContinuesIdentically) {
+  OptimizerConfig cfg;
+  Problem a(2), b(2);
+  Adam opt_a({{"w", a.w}, {"b", a.b}}, cfg);
+  for (int s = 0; s < 3; ++s) {
+    a.backward(s);
+    opt_a.step(1e-3);
+    opt_a.zero_grad();
+  }
+  // b gets a's weights and optimizer state, then both continue.
+  {
+    torch::NoGradGuard g;
+    b.w.copy_(a.w);
+    b.b.copy_(a.b);
+  }
+  Adam opt_b({{"w", b.w}, {"b", b.b}}, cfg);
+  auto sd = opt_a.state_dict();
+  opt_b.load_state_dict(std::map<std::string, torch::Tensor>(sd.begin(), sd.end()), "test");
+  for (int s = 3; s < 6; ++s) {
+    a.backward(s);
+    b.backward(s);
+    opt_a.step(1e-3);
+    opt_b.step(1e-3);
+    opt_a.zero_grad();
+    opt_b.zero_grad();
+  }
+  EXPECT_TRUE(torch::equal(a.w, b.w));
+  EXPECT_TRUE(torch::equal(a.b, b.b));
+}
+
+TEST(Adam, ParametersWithoutGradientsKeepValueAndState) {
+  OptimizerConfig cfg;
+  Problem p(3);
+  Adam opt({{"w", p.w}, {"b", p.b}}, cfg);
+  auto b0 = p.b.detach().clone();
+  torch::manual_seed(0);
+  (torch::matmul(torch::randn({2, 5}), p.w).sum()).backward();  // b gets no gradient
+  p.b.mutable_grad() = torch::Tensor();
+  opt.step(0.1);
+  EXPECT_TRUE(torch::equal(p.b, b0));
+  const auto sd = opt.state_dict();
+  ASSERT_EQ(sd.size(), 3u);  // w.exp_avg, w.exp_avg_sq, w.step
+  EXPECT_EQ(sd[0].first, "w.exp_avg");
+  EXPECT_EQ(sd[2].second.item<double>(), 1.0);
+}
+
+TEST(Adam, StateOfAnUnknownParameterIsAnError) {
+  OptimizerConfig cfg;
+  Problem p(4);
+  Adam opt({{"w", p.w}}, cfg);
+  std::map<std::string, torch::Tensor> bad = {{"v.exp_avg", torch::zeros({5, 3})}};
+  EXPECT_THROW(opt.load_state_dict(bad, "x"), CheckpointError);
+  std::map<std::string, torch::Tensor> shape = {{"w.exp_avg", torch::zeros({3, 5})}, {"w.exp_avg_sq", torch::zeros({5, 3})},
+                                                {"w.step", torch::tensor(1.0, torch::kDouble)}};
+  EXPECT_THROW(opt.load_state_dict(shape, "x"), CheckpointError);
+}
+
+TEST(Adam, WarmupIsLinearThenConstant) {
+  EXPECT_DOUBLE_EQ(train::warmup_factor(0, 100), 0.01);  // max(1, step) / warmup
+  EXPECT_DOUBLE_EQ(train::warmup_factor(1, 100), 0.01);
+  EXPECT_DOUBLE_EQ(train::warmup_factor(50, 100), 0.5);
+  EXPECT_DOUBLE_EQ(train::warmup_factor(100, 100), 1.0);
+  EXPECT_DOUBLE_EQ(train::warmup_factor(10000, 100), 1.0);
+  EXPECT_DOUBLE_EQ(train::warmup_factor(5, 0), 1.0);
+}
+
+TEST(Adam, ClipGradNormMatchesLibTorch) {
+  Problem a(5), b(5);
+  a.backward(0);
+  b.backward(0);
+  const double ours = train::clip_grad_norm({{"w", a.w}, {"b", a.b}}, 0.5);
+  const double theirs = torch::nn::utils::clip_grad_norm_(std::vector<torch::Tensor>{b.w, b.b}, 0.5);
+  EXPECT_NEAR(ours, theirs, 1e-5 * theirs);
+  EXPECT_GT(ours, 0.5);
+  EXPECT_TRUE(torch::allclose(a.w.grad(), b.w.grad(), 1e-5, 1e-7));
+  const double after = torch::cat({a.w.grad().flatten(), a.b.grad().flatten()}).norm().item<double>();
+  EXPECT_NEAR(after, 0.5, 1e-5);
+  a.w.grad().index_put_({0, 0}, std::numeric_limits<float>::quiet_NaN());
+  EXPECT_FALSE(std::isfinite(train::clip_grad_norm({{"w", a.w}, {"b", a.b}}, 0.5)));
+}
+
+TEST(TrainCheckpoint, Base64RoundTrip) {
+  for (size_t n : {0u, 1u, 2u, 3u, 4u, 5u, 100u, 5056u}) {
+    std::vector<uint8_t> bytes(n);
+    for (size_t i = 0; i < n; ++i) bytes[i] = static_cast<uint8_t>((i * 131 + 7) & 0xff);
+    EXPECT_EQ(train::base64_decode(train::base64_encode(bytes)), bytes) << n;
+  }
+  EXPECT_EQ(train::base64_encode({'M', 'a', 'n'}), "TWFu");
+  EXPECT_EQ(train::base64_encode({'M', 'a'}), "TWE=");
+  EXPECT_THROW(train::base64_decode("TW?u"), Error);
+  EXPECT_THROW(train::base64_decode("TWF"), Error);
+}
+
+TEST(TrainCheckpoint, StateJsonRoundTrip) {
+  train::TrainState s;
+  s.step = 1234;
+  s.stage = 1;
+  s.lr = 3e-4;
+  s.data_epoch = 5;
+  s.data_cursor = 77;
+  s.rng = {1, 2, 3, 250};
+  s.default_rng = {9};
+  s.nonfinite_steps = 2;
+  s.skipped_records = 3;
+  const auto back = train::TrainState::from_json(s.to_json(), "x");
+  EXPECT_EQ(back.step, 1234);
+  EXPECT_EQ(back.stage, 1);
+  EXPECT_DOUBLE_EQ(back.lr, 3e-4);
+  EXPECT_EQ(back.data_epoch, 5);
+  EXPECT_EQ(back.data_cursor, 77);
+  EXPECT_EQ(back.rng, s.rng);
+  EXPECT_EQ(back.default_rng, s.default_rng);
+  EXPECT_EQ(back.skipped_records, 3);
+  EXPECT_THROW(train::TrainState::from_json("{\"step\": 1}", "state.json"), CheckpointError);
+}
+
+}  // namespace
+}  // namespace mdm::test
