@@ -9,12 +9,15 @@ int main(int argc, char** argv) {
   std::string config_path;
   int64_t text_tokens = 128;
   bool print_config = false;
+  std::vector<std::string> overrides;
   app.add_option("-c,--config", config_path, "run config (YAML)")->required();
+  app.add_option("--set", overrides, "override a config key: --set key.path=value (repeatable; YAML flow value)")
+      ->allow_extra_args(false);  // one value per --set
   app.add_option("--text-tokens", text_tokens, "text sequence length assumed for the FLOP count")->check(CLI::PositiveNumber);
   app.add_flag("--print-config", print_config, "print the resolved config (defaults filled in) and exit");
   CLI11_PARSE(app, argc, argv);
   try {
-    const mdm::Config config = mdm::load_config(config_path);
+    const mdm::Config config = mdm::load_config(config_path, overrides);
     if (print_config) {
       std::cout << mdm::to_yaml(config);
       return 0;

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "config_internal.h"
+#include "overrides.h"
 #include "yaml_reader.h"
 
 namespace mdm {
@@ -184,6 +186,11 @@ Config parse_native(const YamlMap& root) {
 }  // namespace detail
 
 Config parse_config(const std::string& yaml_text, const std::string& source_name) {
+  return parse_config(yaml_text, source_name, {});
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& source_name,
+                    const std::vector<std::string>& overrides) {
   YAML::Node doc;
   try {
     doc = YAML::Load(yaml_text);
@@ -193,10 +200,20 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
   }
   if (!doc.IsDefined() || doc.IsNull()) detail::throw_config_error(source_name, 0, "", "is empty");
   const bool reference_layout = doc.IsMap() && doc["unet_config"].IsDefined();
-  YamlMap root(doc, source_name, "", /*strict=*/!reference_layout);
+  std::shared_ptr<detail::OverrideOrigins> origins;
+  if (!overrides.empty() && doc.IsMap()) {  // a document that is not a mapping fails below, naming the file
+    if (reference_layout) {
+      throw ConfigError(fmt::format(
+          "{}: --set {}: overrides use libmdm's key paths, but this file is in the reference implementation's "
+          "layout (it has unet_config:); write it out in libmdm's layout (mdm-info --print-config) and override that",
+          source_name, overrides.front()));
+    }
+    origins = std::make_shared<detail::OverrideOrigins>(detail::apply_overrides(doc, overrides));
+  }
+  YamlMap root(doc, source_name, "", /*strict=*/!reference_layout, origins);
   Config c = reference_layout ? detail::parse_reference(root) : detail::parse_native(root);
   c.source = source_name;
-  validate(c, source_name);
+  detail::validate(c, source_name, origins.get());
   fill_defaults(c);
   return c;
 }
@@ -223,12 +240,14 @@ void fill_defaults(Config& config) {
   }
 }
 
-Config load_config(const std::string& path) {
+Config load_config(const std::string& path) { return load_config(path, {}); }
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream in(path);
   if (!in) throw ConfigError(fmt::format("{}: cannot open the config file", path));
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_config(ss.str(), path);
+  return parse_config(ss.str(), path, overrides);
 }
 
 }  // namespace mdm

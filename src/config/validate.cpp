@@ -10,6 +10,9 @@
 #include <regex>
 #include <set>
 
+#include "config_internal.h"
+#include "overrides.h"
+
 namespace mdm {
 namespace {
 
@@ -17,9 +20,17 @@ constexpr int64_t kAttentionNormGroups = 32;  // the reference hard-codes GroupN
 
 struct Checker {
   std::string file;
+  const detail::OverrideOrigins* origins = nullptr;  // `--set` overrides applied to the file, if any
 
+  // Names the override that wrote `path` (or a value above it); otherwise the file, and with overrides
+  // that may have caused a constraint between keys to fail, those overrides too.
   [[noreturn]] void fail(const std::string& path, const std::string& what) const {
-    throw ConfigError(fmt::format("{}: {} {}", file.empty() ? "<config>" : file, path, what));
+    std::string where = file.empty() ? "<config>" : file;
+    if (origins != nullptr && !origins->empty()) {
+      const std::string* by = origins->find(path);
+      where = by != nullptr ? *by : fmt::format("{} with {}", where, origins->list());
+    }
+    throw ConfigError(fmt::format("{}: {} {}", where, path, what));
   }
   void require(bool ok, const std::string& path, const std::string& what) const {
     if (!ok) fail(path, what);
@@ -208,8 +219,10 @@ void check_sample(const Checker& c, const SampleConfig& s, int64_t num_train_ste
 
 void validate(const ModelConfig& model, const std::string& source) { check_model(Checker{source}, model); }
 
-void validate(const Config& config, const std::string& source) {
-  Checker c{source};
+void validate(const Config& config, const std::string& source) { detail::validate(config, source, nullptr); }
+
+void detail::validate(const Config& config, const std::string& source, const OverrideOrigins* origins) {
+  Checker c{source, origins};
   c.require(!config.name.empty(), "name", "must not be empty");
   check_model(c, config.model);
   const auto level_res = config.model.level_resolutions();

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <map>
 
+#include "overrides.h"
+
 namespace mdm::detail {
 namespace {
 
@@ -21,13 +23,6 @@ size_t edit_distance(const std::string& a, const std::string& b) {
     }
   }
   return row[b.size()];
-}
-
-std::string describe(const YAML::Node& n) {
-  if (n.IsScalar()) return fmt::format("'{}'", n.Scalar());
-  if (n.IsSequence()) return "a list";
-  if (n.IsMap()) return "a mapping";
-  return "nothing";
 }
 
 template <typename T>
@@ -63,6 +58,13 @@ std::optional<int64_t> scalar_int(const YAML::Node& n) {
 
 }  // namespace
 
+std::string describe(const YAML::Node& n) {
+  if (n.IsScalar()) return fmt::format("'{}'", n.Scalar());
+  if (n.IsSequence()) return "a list";
+  if (n.IsMap()) return "a mapping";
+  return "nothing";
+}
+
 void throw_config_error(const std::string& file, int line, const std::string& path, const std::string& what) {
   std::string where = file.empty() ? std::string("<config>") : file;
   if (line > 0) where += fmt::format(":{}", line);
@@ -70,11 +72,16 @@ void throw_config_error(const std::string& file, int line, const std::string& pa
   throw ConfigError(fmt::format("{}: {} {}", where, path, what));
 }
 
-YamlMap::YamlMap(YAML::Node node, std::string file, std::string path, bool strict)
-    : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)), strict_(strict) {
+YamlMap::YamlMap(YAML::Node node, std::string file, std::string path, bool strict,
+                 std::shared_ptr<const OverrideOrigins> origins)
+    : node_(std::move(node)),
+      file_(std::move(file)),
+      path_(std::move(path)),
+      strict_(strict),
+      origins_(std::move(origins)) {
   if (!node_.IsMap()) {
-    throw_config_error(file_, node_.Mark().is_null() ? 0 : node_.Mark().line + 1, path_,
-                       fmt::format("must be a mapping of keys, got {}", describe(node_)));
+    raise(node_.Mark().is_null() ? 0 : node_.Mark().line + 1, path_, path_,
+          fmt::format("must be a mapping of keys, got {}", describe(node_)));
   }
   // A key written twice is almost always an editing mistake; say so instead of picking one.
   if (!strict_) return;
@@ -82,7 +89,7 @@ YamlMap::YamlMap(YAML::Node node, std::string file, std::string path, bool stric
   for (const auto& kv : node_) {
     auto key = kv.first.as<std::string>();
     if (!seen.insert(key).second) {
-      throw_config_error(file_, kv.first.Mark().line + 1, path_of(key), "appears twice in the same mapping");
+      raise(kv.first.Mark().line + 1, path_of(key), path_of(key), "appears twice in the same mapping");
     }
   }
 }
@@ -107,11 +114,28 @@ bool YamlMap::has(const std::string& key) const {
   return n.IsDefined() && !n.IsNull();
 }
 
-void YamlMap::fail(const std::string& key, const std::string& what) const {
+void YamlMap::raise(int line, const std::string& path, const std::string& origin_path, const std::string& what) const {
+  if (origins_) {
+    if (const std::string* by = origins_->find(origin_path)) {
+      throw ConfigError(path.empty() ? fmt::format("{}: {}", *by, what) : fmt::format("{}: {} {}", *by, path, what));
+    }
+  }
+  throw_config_error(file_, line, path, what);
+}
+
+int YamlMap::line_of(const std::string& key) const {
   YAML::Node n = lookup(key);
   int line = (n.IsDefined() && !n.Mark().is_null()) ? n.Mark().line + 1 : 0;
   if (line == 0 && !node_.Mark().is_null()) line = node_.Mark().line + 1;
-  throw_config_error(file_, line, path_of(key), what);
+  return line;
+}
+
+void YamlMap::fail(const std::string& key, const std::string& what) const {
+  raise(line_of(key), path_of(key), path_of(key), what);
+}
+
+void YamlMap::fail_item(const std::string& key, size_t index, const std::string& what) const {
+  raise(line_of(key), path_of(key), fmt::format("{}[{}]", path_of(key), index), fmt::format("[{}] {}", index, what));
 }
 
 std::optional<int64_t> YamlMap::get_int(const std::string& key) const {
@@ -157,7 +181,7 @@ std::optional<std::vector<int64_t>> YamlMap::get_int_list(const std::string& key
   std::vector<int64_t> out;
   for (size_t i = 0; i < n.size(); ++i) {
     auto v = scalar_int(n[i]);
-    if (!v) fail(key, fmt::format("[{}] must be an integer, got {}", i, describe(n[i])));
+    if (!v) fail_item(key, i, fmt::format("must be an integer, got {}", describe(n[i])));
     out.push_back(*v);
   }
   return out;
@@ -170,7 +194,7 @@ std::optional<std::vector<double>> YamlMap::get_double_list(const std::string& k
   std::vector<double> out;
   for (size_t i = 0; i < n.size(); ++i) {
     auto v = scalar_as<double>(n[i]);
-    if (!v) fail(key, fmt::format("[{}] must be a number, got {}", i, describe(n[i])));
+    if (!v) fail_item(key, i, fmt::format("must be a number, got {}", describe(n[i])));
     out.push_back(*v);
   }
   return out;
@@ -180,7 +204,7 @@ std::optional<YamlMap> YamlMap::get_map(const std::string& key) const {
   if (!has(key)) return std::nullopt;
   YAML::Node n = lookup(key);
   if (!n.IsMap()) fail(key, fmt::format("must be a mapping of keys, got {}", describe(n)));
-  return YamlMap(n, file_, path_of(key), strict_);
+  return YamlMap(n, file_, path_of(key), strict_, origins_);
 }
 
 std::optional<std::vector<YamlMap>> YamlMap::get_map_list(const std::string& key) const {
@@ -189,8 +213,8 @@ std::optional<std::vector<YamlMap>> YamlMap::get_map_list(const std::string& key
   if (!n.IsSequence()) fail(key, fmt::format("must be a list, got {}", describe(n)));
   std::vector<YamlMap> out;
   for (size_t i = 0; i < n.size(); ++i) {
-    if (!n[i].IsMap()) fail(key, fmt::format("[{}] must be a mapping of keys, got {}", i, describe(n[i])));
-    out.emplace_back(n[i], file_, fmt::format("{}[{}]", path_of(key), i), strict_);
+    if (!n[i].IsMap()) fail_item(key, i, fmt::format("must be a mapping of keys, got {}", describe(n[i])));
+    out.emplace_back(n[i], file_, fmt::format("{}[{}]", path_of(key), i), strict_, origins_);
   }
   return out;
 }
@@ -243,7 +267,7 @@ void YamlMap::finish() const {
         hint = fmt::format(" (did you mean '{}'?)", k);
       }
     }
-    throw_config_error(file_, kv.first.Mark().line + 1, path_of(key), "is not a known key" + hint);
+    raise(kv.first.Mark().line + 1, path_of(key), path_of(key), "is not a known key" + hint);
   }
 }
 

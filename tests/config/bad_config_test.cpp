@@ -1,27 +1,12 @@
 // Table-driven: every bad config is a ConfigError whose message names the file and the key path.
+#include "small_nested_yaml.h"
 #include "test_util.h"
 
 namespace mdm {
 namespace {
 
 // A valid two-level nested model; each case below breaks one thing in it.
-constexpr const char* kBase = R"(name: base
-model:
-  arch: nested_unet
-  resolutions: [64, 32]
-  resolution_channels: [32, 64]
-  num_res_blocks: [1, 1]
-  num_attn_layers_per_block: [0, 0]
-  inner_config:
-    resolutions: [32, 16]
-    resolution_channels: [64, 128]
-    num_res_blocks: [1, 1]
-    num_attn_layers_per_block: [0, 1]
-  emb_channels: 64
-  text_feature_dim: 32
-  lm_feature_projected_channels: 64
-  num_lm_attn_layers: 1
-)";
+constexpr const char* kBase = test::kSmallNestedYaml;
 
 struct BadCase {
   const char* name;

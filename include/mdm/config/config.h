@@ -96,6 +96,19 @@ struct Config {
 Config load_config(const std::string& path);
 Config parse_config(const std::string& yaml_text, const std::string& source_name);
 
+// The same, with `--set` overrides: each "key.path=value" (configs.md's key paths, list entries by index:
+// `train.stages[1].steps=10`) is applied to the YAML document before parsing, in order, so that it is checked
+// exactly like the file (type, range, unknown key with did-you-mean). The value is YAML flow: `3e-4`, `true`,
+// `[0.9, 0.999]`, `{lr: 1e-4}`, a string; an empty value is null, as `key:` in a file (the default).
+// Missing mappings are created (`train.optimizer.lr` without `optimizer:`); an index addresses an existing
+// list entry. An error at a key an override wrote names the override instead of the file:
+// `--set train.optimizer.lr=abc: train.optimizer.lr must be a number, got 'abc'`; so does a malformed one
+// (no '=', an empty key, a bad or out-of-range index). Files in the reference (`unet_config:`) layout take no
+// overrides (ConfigError).
+Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+Config parse_config(const std::string& yaml_text, const std::string& source_name,
+                    const std::vector<std::string>& overrides);
+
 // Fills the defaults that depend on other keys: each level's schedule ("cosine" innermost,
 // "cosine-shift{res/res_innermost}" above) and, without train.stages, one stage over every level.
 // load_config/parse_config call it; call it on a config built in code before validate().
