@@ -15,6 +15,10 @@ using nn::ResNetBlockOptions;
 
 UNetImpl::UNetImpl(const ModelConfig& model, const UNetConfig& level)
     : model_(model), level_(level), innermost_(!level.has_inner()) {
+  // Seen from this level, the model is this UNet and the levels inside it: an inner model used on its
+  // own (a progressive stage, sampling during one) reports its own levels and config.
+  model_.unet = level;
+  model_.arch = level.has_inner() ? "nested_unet" : "unet";
   const int64_t T = model.emb_channels;
   const int64_t L = level.num_levels();
   const auto& ch = level.resolution_channels;

@@ -10,7 +10,7 @@ namespace mdm::train {
 
 std::shared_ptr<Denoiser> inner_model(const std::shared_ptr<Denoiser>& model, size_t levels) {
   std::shared_ptr<Denoiser> m = model;
-  while (m->resolutions().size() > levels) {
+  while (m->resolutions().size() > levels) {  // an inner UNet reports its own levels (unet.cpp)
     auto nested = std::dynamic_pointer_cast<NestedUNetImpl>(m);
     if (!nested) break;
     m = nested->inner_unet;

@@ -201,6 +201,7 @@ Conditioning Trainer::condition(const data::Batch& batch, int64_t count) {
 }
 
 Trainer::StepStats Trainer::train_step() {
+  torch::AutoGradMode grad_mode(true);  // also when the caller holds a NoGradGuard
   StepStats s;
   s.level_losses.assign(active_levels_, 0.0);
   const int64_t rounds = config_.train.grad_accumulation;

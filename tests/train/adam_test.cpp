@@ -136,7 +136,7 @@ TEST(Adam, ClipGradNormMatchesLibTorch) {
   EXPECT_TRUE(torch::allclose(a.w.grad(), b.w.grad(), 1e-5, 1e-7));
   const double after = torch::cat({a.w.grad().flatten(), a.b.grad().flatten()}).norm().item<double>();
   EXPECT_NEAR(after, 0.5, 1e-5);
-  a.w.grad().index_put_({0, 0}, std::numeric_limits<float>::quiet_NaN());
+  a.w.mutable_grad().index_put_({0, 0}, std::numeric_limits<float>::quiet_NaN());
   EXPECT_FALSE(std::isfinite(train::clip_grad_norm({{"w", a.w}, {"b", a.b}}, 0.5)));
 }
 

@@ -71,7 +71,7 @@ model:
   num_groups_norm: 4
   inner_config:
     resolutions: [8, 4]
-    resolution_channels: [16, 16]
+    resolution_channels: [16, 32]
     num_res_blocks: [1, 1]
     num_attn_layers_per_block: [0, 1]
     num_heads: 2
@@ -100,7 +100,9 @@ sample:
   steps: 4
 )",
                           "tiny_train");
-  c.train.stages = {{{8}, stage1, "", 0}, {{8, 16}, stage2, "", 0}};
+  c.train.stages.clear();
+  if (stage1 > 0) c.train.stages.push_back({{8}, stage1, "", 0});
+  if (stage2 > 0) c.train.stages.push_back({{8, 16}, stage2, "", 0});
   c.train.output_dir = run_dir;
   return c;
 }

@@ -4,6 +4,8 @@
 #include "train_test_util.h"
 
 #include <signal.h>
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,7 +57,7 @@ std::string write_run_files(const std::string& root) {
   std::ofstream tsv(root + "/train.tsv");
   tsv << "path\tcaption\tlabel\n";
   for (int i = 0; i < 12; ++i) {
-    cv::imwrite(fmt::format("{}/img/{}.png", root, i), shape_image(i, 20));  // not square-sized: resized
+    cv::imwrite(fmt::format("{}/img/{}.png", root, i), shape_image(i, 20));  // 20² on disk: the loader resizes
     tsv << fmt::format("img/{}.png\timage {}\t{}\n", i, i, i % 4);
   }
   Config c = tiny_train_config(root, 10, 20);

@@ -197,16 +197,30 @@ TEST_F(TrainerTest, InitFromALowerResolutionCheckpointKeepsItsOutput) {
   auto t = torch::tensor({10.0f, 700.0f});
   Conditioning cond;
   cond.labels = torch::tensor({1, 4}, torch::kLong);
-  torch::NoGradGuard no_grad;
-  auto a = low_model->forward({z[0]}, t, cond)[0];
-  auto b = nested_model->forward(z, t, cond)[0];
+  torch::Tensor a, b;
+  {
+    torch::NoGradGuard no_grad;
+    a = low_model->forward({z[0]}, t, cond)[0];
+    b = nested_model->forward(z, t, cond)[0];
+  }
   EXPECT_TRUE(torch::allclose(a, b, 0, 1e-6)) << (a - b).abs().max().item<float>();
   EXPECT_GT(a.abs().max().item<float>(), 0.0f);
 
   // And through the trainer: a stage with init_from copies the weights when it begins.
   auto o = options_for(root + "/high", source, -1);
+  bool checked = false;
   Trainer t2(high, o);
-  t2.run();
+  const auto r = t2.run();
+  EXPECT_TRUE(r.finished);
+  const auto trained = state_dict(*t2.model());
+  std::map<std::string, torch::Tensor> trained_map(trained.begin(), trained.end());
+  // One step at lr 1e-3 with warmup factor 1/2 moves every weight by at most ~lr: still the copied ones.
+  for (const auto& [k, v] : low_sd) {
+    const double d = (trained_map.at("inner_unet." + k) - v).abs().max().item<double>();
+    EXPECT_LT(d, 2e-3) << k;
+    checked = true;
+  }
+  EXPECT_TRUE(checked);
   fs::remove_all(root);
 }
 
@@ -215,7 +229,7 @@ TEST_F(TrainerTest, InitFromWithTheWrongShapeIsAnError) {
   const auto root = temp_dir("initbad");
   Config low = tiny_train_config(root + "/low", 1, 0);
   low.model = train::inner_model_config(low.model, 1);
-  low.model.unet.resolution_channels = {8, 16};  // narrower than the nested model's inner UNet
+  low.model.unet.resolution_channels = {16, 64};  // wider than the nested model's inner UNet ({16, 32})
   low.train.stages = {{{8}, 1, "", 0}};
   validate(low);
   std::string ckpt;
