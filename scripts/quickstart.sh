@@ -3,7 +3,7 @@
 # prepares the OpenMoji emoji (CC BY-SA 4.0, https://openmoji.org) at 32² and 64², trains the small
 # nested MDM of configs/openmoji_s32s64.yaml (the 32² model alone, then both levels) and samples a grid.
 #
-#   scripts/quickstart.sh                  # the default run (~minutes on 2 CPU cores)
+#   scripts/quickstart.sh                  # the default run (~15 minutes on 2 CPU cores)
 #   scripts/quickstart.sh --set train.stages[1].steps=2000   # any mdm-train override
 #
 # Re-running continues the run (--resume auto) and re-samples; delete runs/openmoji_s32s64 to start over.
@@ -24,10 +24,10 @@ echo "== training configs/openmoji_s32s64.yaml in $run_dir"
   --set "data.path=$data_dir/train.tsv" "$@"
 
 echo
-echo "== sampling 4 images of each of the 12 OpenMoji groups from $run_dir/last"
+echo "== sampling 2 images of each of the 12 OpenMoji groups from $run_dir/last"
 mkdir -p "$run_dir/quickstart"
 classes=$(tail -n +2 "$data_dir/classes.tsv" | cut -f1 | paste -sd, -)
-"$build_dir/tools/mdm-sample" -c "$run_dir/last" --class "$classes" -n 4 --seed 0 -q \
+"$build_dir/tools/mdm-sample" -c "$run_dir/last" --class "$classes" -n 2 -b 2 --seed 0 -q \
   -o "$run_dir/quickstart/sample_{index}.png" --grid "$run_dir/quickstart/grid.png"
 echo
 echo "samples:        $run_dir/quickstart/grid.png (one row per OpenMoji group: $data_dir/classes.tsv)"

@@ -106,7 +106,7 @@ double clip_grad_norm(const std::vector<std::pair<std::string, torch::Tensor>>& 
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> norms;
   for (const auto& [name, p] : params) {
-    if (p.grad().defined()) norms.push_back(p.grad().to(torch::kDouble).norm().view({1}));
+    if (p.grad().defined()) norms.push_back(p.grad().norm().to(torch::kDouble).view({1}));
   }
   if (norms.empty()) return 0.0;
   const double total = torch::cat(norms).norm().item<double>();

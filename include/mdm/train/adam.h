@@ -48,7 +48,7 @@ class Adam {
 // step < warmup, then constant 1. `step` counts optimizer steps from 0.
 double warmup_factor(int64_t step, int64_t warmup_steps);
 
-// The global L2 norm of every defined gradient (float64 accumulation), scaled down to `max_norm` when
+// The global L2 norm of every defined gradient (per-tensor norms combined in float64), scaled down to `max_norm` when
 // above it (torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6)); max_norm ≤ 0 only
 // measures. Returns the norm before clipping (inf / nan when a gradient is not finite: nothing is scaled).
 double clip_grad_norm(const std::vector<std::pair<std::string, torch::Tensor>>& params, double max_norm);
