@@ -205,6 +205,7 @@ Trainer::StepStats Trainer::train_step() {
   StepStats s;
   s.level_losses.assign(active_levels_, 0.0);
   const int64_t rounds = config_.train.grad_accumulation;
+  torch::Tensor sums;  // [1 + levels]: the loss, then each level's
   for (int64_t r = 0; r < rounds; ++r) {
     const auto t_data = Clock::now();
     const data::Batch batch = loader_->next();
@@ -225,9 +226,15 @@ Trainer::StepStats Trainer::train_step() {
       loss = diffusion_.loss(out, noisy, active_levels_);
     }
     (loss.loss / static_cast<double>(rounds)).backward();
-    s.loss += loss.loss.item<double>() / rounds;
-    for (size_t l = 0; l < active_levels_; ++l) s.level_losses[l] += loss.levels[l].item<double>() / rounds;
+    // Summed on the device; read back once per step (one host sync, not one per level and round).
+    auto parts = torch::stack(loss.levels).to(torch::kDouble);
+    auto total = loss.loss.detach().to(torch::kDouble).view({1});
+    sums = sums.defined() ? sums + torch::cat({total, parts}) : torch::cat({total, parts});
   }
+  const auto host = (sums / static_cast<double>(rounds)).to(torch::kCPU);
+  const double* v = host.data_ptr<double>();
+  s.loss = v[0];
+  for (size_t l = 0; l < active_levels_; ++l) s.level_losses[l] = v[l + 1];
   s.finite = std::isfinite(s.loss);
   if (s.finite) {
     s.grad_norm = clip_grad_norm(optimizer_->params(), config_.train.grad_clip);
