@@ -9,6 +9,7 @@ packages=(
   libtorch-dev libgloo-dev                     # LibTorch 1.13 (CPU) with c10d/Gloo
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libopencv-dev libpng-dev libgtest-dev
+  libsentencepiece-dev sentencepiece          # text: tokenizer library and spm_encode (tests)
 )
 if [[ "${1:-}" == "--reference" ]]; then packages+=(python3-torch python3-numpy python3-yaml); fi
 
