@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian 12 machine: installs the dependencies, builds libmdm and its tools,
 # prepares the OpenMoji emoji (CC BY-SA 4.0, https://openmoji.org) at 32² and 64², trains the small
-# nested MDM of configs/openmoji_s32s64.yaml (the 32² model alone, then both levels) and samples a grid.
+# text-conditioned nested MDM of configs/openmoji_s32s64.yaml (the 32² model alone, then both levels; a small
+# T5 and a SentencePiece vocabulary learned from the captions) and samples a grid of prompts.
 #
 #   scripts/quickstart.sh                  # the default run (~15 minutes on 2 CPU cores)
 #   scripts/quickstart.sh --set train.stages[1].steps=2000   # any mdm-train override
@@ -24,13 +25,14 @@ echo "== training configs/openmoji_s32s64.yaml in $run_dir"
   --set "data.path=$data_dir/train.tsv" "$@"
 
 echo
-echo "== sampling 2 images of each of the 12 OpenMoji groups from $run_dir/last"
+echo "== sampling 2 images for each of 6 prompts from $run_dir/last"
 mkdir -p "$run_dir/quickstart"
-classes=$(tail -n +2 "$data_dir/classes.tsv" | cut -f1 | paste -sd, -)
-"$build_dir/tools/mdm-sample" -c "$run_dir/last" --class "$classes" -n 2 -b 2 --seed 0 -q \
+printf '%s\n' "red heart" "green frog" "smiling face" "blue car" "yellow star" "black flag" > "$run_dir/quickstart/prompts.txt"
+"$build_dir/tools/mdm-sample" -c "$run_dir/last" --prompts-file "$run_dir/quickstart/prompts.txt" -n 2 -b 2 --seed 0 -q \
   -o "$run_dir/quickstart/sample_{index}.png" --grid "$run_dir/quickstart/grid.png"
 echo
-echo "samples:        $run_dir/quickstart/grid.png (one row per OpenMoji group: $data_dir/classes.tsv)"
+echo "samples:        $run_dir/quickstart/grid.png (one row per prompt: $run_dir/quickstart/prompts.txt)"
+echo "                more: $build_dir/tools/mdm-sample -c $run_dir/last -p \"red heart\" -n 4 --grid heart.png"
 echo "training grids: $run_dir/samples/ (EMA samples, every level side by side; loss.png = the loss curve)"
 echo "metrics:        $run_dir/metrics.jsonl"
 echo "wall time:      $(( $(date +%s) - start )) s"

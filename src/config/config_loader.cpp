@@ -79,11 +79,34 @@ void parse_model(const YamlMap& m, ModelConfig& model) {
   m.finish();
 }
 
+template <typename T, typename Fn>
+void section(const YamlMap& root, const std::string& key, T& out, Fn parse) {
+  if (auto m = root.get_map(key)) parse(*m, out);
+}
+
+void parse_t5_sizes(const YamlMap& m, T5Sizes& t) {
+  m.read("d_model", t.d_model);
+  m.read("num_layers", t.num_layers);
+  m.read("num_heads", t.num_heads);
+  m.read("d_kv", t.d_kv);
+  m.read("d_ff", t.d_ff);
+  m.read("relative_attention_num_buckets", t.relative_attention_num_buckets);
+  m.read("relative_attention_max_distance", t.relative_attention_max_distance);
+  m.read("feed_forward_proj", t.feed_forward_proj);
+  m.read("layer_norm_epsilon", t.layer_norm_epsilon);
+  m.finish();
+}
+
 void parse_text(const YamlMap& m, TextConfig& t) {
   m.read("encoder", t.encoder);
   m.read("weights", t.weights);
+  m.read("tokenizer", t.tokenizer);
+  m.read("tokenizer_vocab_size", t.tokenizer_vocab_size);
   m.read("max_tokens", t.max_tokens);
+  m.read("overflow", t.overflow);
   m.read("trainable", t.trainable);
+  m.read("precision", t.precision);
+  section(m, "t5", t.t5, parse_t5_sizes);
   m.finish();
 }
 
@@ -159,11 +182,6 @@ void parse_sample(const YamlMap& m, SampleConfig& s) {
   m.read("negative_prompt", s.negative_prompt);
   m.read("seed", s.seed);
   m.finish();
-}
-
-template <typename T, typename Fn>
-void section(const YamlMap& root, const std::string& key, T& out, Fn parse) {
-  if (auto m = root.get_map(key)) parse(*m, out);
 }
 
 }  // namespace

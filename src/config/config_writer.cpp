@@ -98,8 +98,24 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "text" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "encoder" << YAML::Value << c.text.encoder;
   out << YAML::Key << "weights" << YAML::Value << c.text.weights;
+  out << YAML::Key << "tokenizer" << YAML::Value << c.text.tokenizer;
+  out << YAML::Key << "tokenizer_vocab_size" << YAML::Value << c.text.tokenizer_vocab_size;
   out << YAML::Key << "max_tokens" << YAML::Value << c.text.max_tokens;
+  out << YAML::Key << "overflow" << YAML::Value << c.text.overflow;
   out << YAML::Key << "trainable" << YAML::Value << c.text.trainable;
+  out << YAML::Key << "precision" << YAML::Value << c.text.precision;
+  const auto& t5 = c.text.t5;
+  out << YAML::Key << "t5" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "d_model" << YAML::Value << t5.d_model;
+  out << YAML::Key << "num_layers" << YAML::Value << t5.num_layers;
+  out << YAML::Key << "num_heads" << YAML::Value << t5.num_heads;
+  out << YAML::Key << "d_kv" << YAML::Value << t5.d_kv;
+  out << YAML::Key << "d_ff" << YAML::Value << t5.d_ff;
+  out << YAML::Key << "relative_attention_num_buckets" << YAML::Value << t5.relative_attention_num_buckets;
+  out << YAML::Key << "relative_attention_max_distance" << YAML::Value << t5.relative_attention_max_distance;
+  out << YAML::Key << "feed_forward_proj" << YAML::Value << t5.feed_forward_proj;
+  out << YAML::Key << "layer_norm_epsilon" << YAML::Value << t5.layer_norm_epsilon;
+  out << YAML::EndMap;
   out << YAML::EndMap;
 
   const auto& d = c.diffusion;

@@ -215,6 +215,29 @@ void check_sample(const Checker& c, const SampleConfig& s, int64_t num_train_ste
   c.require(s.eta >= 0, "sample.eta", "must not be negative");
 }
 
+void check_text(const Checker& c, const TextConfig& t, const ModelConfig& m) {
+  c.require(t.max_tokens >= 2, "text.max_tokens", fmt::format("must be at least 2 (a token and eos), got {}", t.max_tokens));
+  c.one_of<std::string>(t.overflow, {"filter", "truncate", "error"}, "text.overflow");
+  c.one_of<std::string>(t.precision, {"fp32", "bf16"}, "text.precision");
+  c.require(t.tokenizer_vocab_size >= 8, "text.tokenizer_vocab_size",
+            fmt::format("must be at least 8, got {}", t.tokenizer_vocab_size));
+  const auto& s = t.t5;
+  for (const auto& [key, value] : std::vector<std::pair<std::string, int64_t>>{
+           {"d_model", s.d_model}, {"num_layers", s.num_layers}, {"num_heads", s.num_heads}, {"d_kv", s.d_kv},
+           {"d_ff", s.d_ff}, {"relative_attention_num_buckets", s.relative_attention_num_buckets},
+           {"relative_attention_max_distance", s.relative_attention_max_distance}}) {
+    c.require(value >= 1, "text.t5." + key, fmt::format("must be positive, got {}", value));
+  }
+  c.one_of<std::string>(s.feed_forward_proj, {"gated-gelu", "relu"}, "text.t5.feed_forward_proj");
+  c.require(s.layer_norm_epsilon > 0, "text.t5.layer_norm_epsilon", "must be positive");
+  if (m.conditioning != ConditioningKind::Text) return;
+  if (t.weights.empty() && t.trainable) {
+    c.require(s.d_model == m.text_feature_dim, "text.t5.d_model",
+              fmt::format("({}) must equal model.text_feature_dim ({}): the denoiser reads the encoder's output",
+                          s.d_model, m.text_feature_dim));
+  }
+}
+
 }  // namespace
 
 void validate(const ModelConfig& model, const std::string& source) { check_model(Checker{source}, model); }
@@ -227,7 +250,7 @@ void detail::validate(const Config& config, const std::string& source, const Ove
   check_model(c, config.model);
   const auto level_res = config.model.level_resolutions();
   c.one_of<std::string>(config.text.encoder, {"t5"}, "text.encoder");
-  c.require(config.text.max_tokens >= 1, "text.max_tokens", "must be positive");
+  check_text(c, config.text, config.model);
   check_diffusion(c, config.diffusion, level_res.size());
   check_train(c, config.train, level_res);
   c.one_of<std::string>(config.data.format, {"tsv", "webdataset", "folders"}, "data.format");

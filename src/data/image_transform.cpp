@@ -1,15 +1,29 @@
-// Decoding and preprocessing with OpenCV; see image_transform.h.
+// Decoding and preprocessing with OpenCV; see image_transform.h. Builds without OpenCV (MDM_HAVE_OPENCV 0:
+// the GPU machine, where Debian's imgcodecs cannot be carried — it pulls in GDAL) decode PNG with libpng
+// and resize with LibTorch (image_transform_no_opencv below).
 #include <mdm/data/data_source.h>
 #include <mdm/data/image_transform.h>
+
+#include <mdm/version.h>  // MDM_HAVE_OPENCV
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <climits>
 #include <cstring>
+#if MDM_HAVE_OPENCV
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#else
+#include <mdm/io/png.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <unistd.h>
+#endif
 
 namespace mdm::data {
 namespace {
@@ -22,6 +36,11 @@ bool is_truncated_jpeg(const std::string& bytes) {
   const size_t from = bytes.size() > 1024 ? bytes.size() - 1024 : 2;
   return bytes.find("\xFF\xD9", from) == std::string::npos;
 }
+
+}  // namespace
+
+#if MDM_HAVE_OPENCV
+namespace {
 
 // Any depth → 8 bits: 16-bit samples scaled by 255/65535, floating point ones taken as [0, 1].
 cv::Mat to_8bit(const cv::Mat& image) {
@@ -142,5 +161,74 @@ std::string encode_image(const torch::Tensor& image, const std::string& extensio
   }
   return std::string(buffer.begin(), buffer.end());
 }
+
+#else  // no OpenCV: PNG through libpng, resizing through LibTorch
+
+namespace {
+
+void check_bytes(const std::string& bytes, int64_t resolution) {
+  if (resolution < 1 || resolution > (1 << 16)) throw Error(fmt::format("decode_image: bad resolution {}", resolution));
+  if (bytes.empty()) throw RecordError("empty file (0 bytes)");
+  if (is_truncated_jpeg(bytes)) throw RecordError("truncated JPEG (no end-of-image marker)");
+}
+
+}  // namespace
+
+torch::Tensor decode_image(const std::string& bytes, int64_t resolution) {
+  check_bytes(bytes, resolution);
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) != 0) {
+    throw RecordError(fmt::format("not a PNG file ({} bytes): this build of libmdm has no OpenCV and decodes PNG only",
+                                  bytes.size()));
+  }
+  torch::Tensor px;
+  try {
+    px = io::decode_png(bytes, "image").pixels.to(torch::kInt32);  // [C, H, W]
+  } catch (const Error& e) {
+    throw RecordError(fmt::format("cannot decode ({})", e.what()));
+  }
+  const int64_t c = px.size(0);
+  if (c == 2 || c == 4) {  // alpha onto white, rounded as the OpenCV path: (c·a + 255·(255 − a) + 127) / 255
+    const auto a = px.slice(0, c - 1, c);
+    px = torch::div(px.slice(0, 0, c - 1) * a + 255 * (255 - a) + 127, 255, "floor");
+  }
+  if (px.size(0) == 1) px = px.expand({3, px.size(1), px.size(2)});
+  const int64_t h = px.size(1), w = px.size(2), r = resolution;
+  const int64_t new_h = h <= w ? r : std::max(r, h * r / w);
+  const int64_t new_w = h <= w ? std::max(r, w * r / h) : r;
+  auto image = px.to(torch::kFloat).unsqueeze(0);
+  if (new_h != h || new_w != w) {
+    namespace F = torch::nn::functional;
+    auto options = F::InterpolateFuncOptions().size(std::vector<int64_t>{new_h, new_w});
+    if (r < std::min(h, w)) {
+      options.mode(torch::kArea);
+    } else {
+      options.mode(torch::kBicubic).align_corners(false);
+    }
+    image = F::interpolate(image, options);
+  }
+  const int64_t top = (new_h - r) / 2, left = (new_w - r) / 2;
+  image = image.squeeze(0).slice(1, top, top + r).slice(2, left, left + r);
+  return image.round().clamp(0, 255).to(torch::kUInt8).contiguous();
+}
+
+std::string encode_image(const torch::Tensor& image, const std::string& extension) {
+  if (image.dim() != 3 || image.scalar_type() != torch::kUInt8 ||
+      (image.size(0) != 1 && image.size(0) != 3 && image.size(0) != 4)) {
+    throw Error(fmt::format("encode_image: want uint8 [C, H, W] with C = 1, 3 or 4, got {} {}",
+                            std::string(c10::toString(image.scalar_type())), fmt::join(image.sizes(), "x")));
+  }
+  if (extension != ".png") {
+    throw Error(fmt::format("encode_image: this build of libmdm has no OpenCV and encodes .png only, not {}", extension));
+  }
+  const auto path = std::filesystem::temp_directory_path() /
+                    fmt::format("mdm-encode-{}-{}.png", ::getpid(), std::random_device{}());
+  io::save_png(image, path.string());
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(path);
+  return bytes;
+}
+
+#endif  // MDM_HAVE_OPENCV
 
 }  // namespace mdm::data

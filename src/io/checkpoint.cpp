@@ -33,6 +33,12 @@ CheckpointInfo read_checkpoint_info(const std::string& dir) {
     }
   }
   if (info.weights_file.empty()) throw CheckpointError(fmt::format("{}: has neither ema.safetensors nor model.safetensors", dir));
+  for (const char* name : {"tokenizer.model", "tokenizer.vocab"}) {
+    if (fs::exists(root / name)) {
+      info.tokenizer_file = (root / name).string();
+      break;
+    }
+  }
   const fs::path state = root / "state.json";
   if (fs::exists(state)) {
     try {
@@ -81,6 +87,10 @@ void save_checkpoint(const std::string& dir, const Config& config, const torch::
       out << extras.state_json;
     }
     if (!out) throw CheckpointError(fmt::format("{}: cannot write state.json", tmp.string()));
+  }
+  for (const auto& [name, source] : extras.files) {
+    fs::copy_file(source, tmp / name, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw CheckpointError(fmt::format("{}: cannot copy {} into it ({})", tmp.string(), source, ec.message()));
   }
   for (const auto& entry : fs::directory_iterator(tmp)) fsync_path(entry.path().string());
   fsync_path(tmp.string());

@@ -323,16 +323,20 @@ PngImage load_png(const std::string& path) {
   if (!in) throw Error(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw Error(fmt::format("{}: cannot read ({})", path, std::strerror(errno)));
+  return decode_png(bytes, path);
+}
+
+PngImage decode_png(const std::string& bytes, const std::string& name) {
   const auto* data = reinterpret_cast<const png_byte*>(bytes.data());
-  if (bytes.size() < 8 || png_sig_cmp(data, 0, 8) != 0) throw Error(fmt::format("{}: is not a PNG file", path));
-  check_chunk_lengths(bytes, path);
+  if (bytes.size() < 8 || png_sig_cmp(data, 0, 8) != 0) throw Error(fmt::format("{}: is not a PNG file", name));
+  check_chunk_lengths(bytes, name);
   ReadJob job;
   job.data = data;
   job.size = bytes.size();
   job.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, job.message, on_error, on_warning);
   if (job.png) job.info = png_create_info_struct(job.png);
-  if (!job.info) throw Error(fmt::format("{}: libpng cannot allocate its state", path));
-  if (!read_rows(&job)) throw Error(fmt::format("{}: cannot read PNG ({})", path, job.message));
+  if (!job.info) throw Error(fmt::format("{}: libpng cannot allocate its state", name));
+  if (!read_rows(&job)) throw Error(fmt::format("{}: cannot read PNG ({})", name, job.message));
 
   PngImage out;
   const auto hwc = torch::from_blob(

@@ -23,47 +23,71 @@ GenerateOptions GenerateOptions::from_config(const SampleConfig& s) {
   return o;
 }
 
-Pipeline::Pipeline(Config config, std::shared_ptr<Denoiser> model, torch::Device device, torch::ScalarType dtype)
+Pipeline::Pipeline(Config config, std::shared_ptr<Denoiser> model, torch::Device device, torch::ScalarType dtype,
+                   std::shared_ptr<text::TextEncoder> text)
     : config_(std::move(config)),
       model_(std::move(model)),
       diffusion_(config_.model, config_.diffusion),
       device_(device),
-      dtype_(dtype) {
+      dtype_(dtype),
+      text_(std::move(text)) {
   if (dtype != torch::kFloat && dtype != torch::kBFloat16 && dtype != torch::kHalf) {
     throw Error(fmt::format("pipeline: precision {} is not supported (fp32 | bf16 | fp16)", c10::toString(dtype)));
   }
+  if (config_.model.conditioning == ConditioningKind::Text && !text_) {
+    throw Error(fmt::format("pipeline: the model {} is text-conditioned and needs its text encoder", config_.name));
+  }
   model_->to(device_, dtype_);
   model_->eval();
+  if (text_) text_->t5()->eval();
 }
 
 Pipeline Pipeline::from_checkpoint(const std::string& dir, torch::Device device, torch::ScalarType dtype) {
   auto info = io::read_checkpoint_info(dir);
   auto model = build_model(info.config.model);
+  std::shared_ptr<const text::Tokenizer> tokenizer;
+  if (info.config.model.conditioning == ConditioningKind::Text) {
+    // The checkpoint's own tokenizer (a vocabulary learned from the data) wins over the config's path.
+    const std::string path = info.tokenizer_file.empty() ? text::tokenizer_path(info.config.text) : info.tokenizer_file;
+    if (path.empty()) throw CheckpointError(fmt::format("{}: a text-conditioned checkpoint without a tokenizer (no tokenizer.model, and text.weights / text.tokenizer are empty)", dir));
+    tokenizer = text::load_tokenizer(path);
+    text::attach_trainable_encoder(*model, info.config, *tokenizer);  // a trained encoder's weights are in the checkpoint
+  }
   {
     io::SafeTensorsFile weights(info.weights_file);
     std::map<std::string, torch::Tensor> tensors;
     for (const auto& name : weights.names()) tensors.emplace(name, weights.get(name));
     load_state_dict(*model, tensors, /*strict=*/true, info.weights_file);
   }
-  Pipeline p(info.config, model, device, dtype);
+  std::shared_ptr<text::TextEncoder> text;
+  if (tokenizer) text = text::make_text_encoder(info.config, *model, tokenizer, device);
+  Pipeline p(info.config, model, device, dtype, text);
   p.checkpoint_ = info;
   return p;
 }
 
-Conditioning Pipeline::condition(const GenerateOptions& o, int64_t count, bool unconditional) const {
+Conditioning Pipeline::condition(const GenerateOptions& o, int64_t count, bool guided) const {
   Conditioning c;
   switch (config_.model.conditioning) {
     case ConditioningKind::Class: {
       const int64_t n = config_.model.num_classes;
-      const int64_t label = unconditional || o.class_label < 0 ? n : o.class_label;
+      const int64_t label = o.class_label < 0 ? n : o.class_label;
       if (label > n) throw Error(fmt::format("class {} is outside the model's {} classes (0 … {})", label, n, n - 1));
-      c.labels = torch::full({count}, label, torch::dtype(torch::kLong).device(device_));
+      auto labels = torch::full({count}, label, torch::dtype(torch::kLong).device(device_));
+      c.labels = guided ? torch::cat({torch::full_like(labels, n), labels}) : labels;
       break;
     }
-    case ConditioningKind::Text:
-      throw Error(
-          "this checkpoint is text-conditioned, and libmdm has no text encoder yet (it arrives with text "
-          "conditioning); class-conditioned and unconditional checkpoints sample today");
+    case ConditioningKind::Text: {
+      // The negative prompt is the unconditional input of guidance (an empty one: the training-time dropout
+      // caption). Both halves are tokenized together, so they are padded to the same length.
+      std::vector<std::string> prompts;
+      if (guided) prompts.assign(count, o.negative_prompt);
+      for (int64_t i = 0; i < count; ++i) prompts.push_back(o.prompt);
+      const auto encoded = text_->encode(prompts, text::Overflow::kError, device_);
+      c.text = encoded.features.to(dtype_);
+      c.text_mask = encoded.mask.to(dtype_);
+      break;
+    }
     case ConditioningKind::None:
       break;
   }
@@ -80,11 +104,7 @@ std::vector<torch::Tensor> Pipeline::generate_batch(const GenerateOptions& o, in
     z.push_back(noise.normal(torch::empty({count, config_.model.input_channels, r, r}, torch::device(device_))));
   }
   const bool guided = config_.model.conditioning != ConditioningKind::None && o.guidance_scale != 1.0;
-  Conditioning cond = condition(o, count, false);
-  if (guided) {
-    Conditioning uncond = condition(o, count, true);
-    cond.labels = torch::cat({uncond.labels, cond.labels});
-  }
+  const Conditioning cond = condition(o, count, guided);
   const double scale = o.guidance_scale;
   auto denoise = [&](const std::vector<torch::Tensor>& zs, int64_t t) {
     std::vector<torch::Tensor> in;

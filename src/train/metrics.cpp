@@ -1,6 +1,8 @@
 #include <mdm/train/metrics.h>
 #include <mdm/util/error.h>
 
+#include <mdm/version.h>  // MDM_HAVE_OPENCV
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -8,8 +10,10 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#if MDM_HAVE_OPENCV
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 
 namespace mdm::train {
 
@@ -53,7 +57,8 @@ void MetricsLog::write(const MetricsPoint& point) {
   history_.push_back(point);
 }
 
-void write_loss_curve(const std::vector<MetricsPoint>& history, const std::vector<std::string>& keys,
+#if MDM_HAVE_OPENCV
+bool write_loss_curve(const std::vector<MetricsPoint>& history, const std::vector<std::string>& keys,
                       const std::string& path) {
   const int W = 800, H = 480, left = 70, right = 20, top = 20, bottom = 50;
   cv::Mat img(H, W, CV_8UC3, cv::Scalar(255, 255, 255));
@@ -100,6 +105,13 @@ void write_loss_curve(const std::vector<MetricsPoint>& history, const std::vecto
   const std::string tmp = path + ".tmp.png";
   if (!cv::imwrite(tmp, img)) throw Error(fmt::format("{}: cannot write", tmp));
   std::filesystem::rename(tmp, path);
+  return true;
 }
+#else
+// Builds without OpenCV (the GPU machine's) draw no curve; metrics.jsonl holds the same numbers.
+bool write_loss_curve(const std::vector<MetricsPoint>&, const std::vector<std::string>&, const std::string&) {
+  return false;
+}
+#endif
 
 }  // namespace mdm::train

@@ -5,6 +5,7 @@
 #include <mdm/util/error.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h since fmt 11)
 
 namespace mdm::train {
 

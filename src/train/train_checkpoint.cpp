@@ -104,9 +104,10 @@ std::string checkpoint_dir_name(const std::string& run_dir, int64_t step) {
 
 std::string save_training_checkpoint(const std::string& run_dir, const Config& config, const torch::nn::Module& model,
                                      const torch::nn::Module& ema, const Adam& optimizer, const TrainState& state,
-                                     int64_t keep) {
+                                     int64_t keep, const std::vector<std::pair<std::string, std::string>>& files) {
   const std::string dir = checkpoint_dir_name(run_dir, state.step);
   io::CheckpointExtras extras;
+  extras.files = files;
   extras.optimizer = optimizer.state_dict();
   extras.state_json = state.to_json();
   io::save_checkpoint(dir, config, model, state.step, &ema, extras);

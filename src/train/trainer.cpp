@@ -3,6 +3,7 @@
 #include <mdm/models/build.h>
 #include <mdm/models/state_dict.h>
 #include <mdm/pipeline/pipeline.h>
+#include <mdm/text/caption_tokenizer.h>
 #include <mdm/train/progressive.h>
 #include <mdm/train/trainer.h>
 #include <mdm/util/compat.h>
@@ -12,6 +13,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h since fmt 11)
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -74,29 +76,37 @@ Trainer::Trainer(Config config, TrainerOptions options)
       diffusion_(config_.model, config_.diffusion),
       gen_(at::detail::createCPUGenerator(static_cast<uint64_t>(config_.train.seed))) {
   validate(config_, config_.source);
-  if (config_.model.conditioning == ConditioningKind::Text) {
-    throw ConfigError(fmt::format(
-        "{}: model.conditioning: text — training a text-conditioned model needs a text encoder, which this "
-        "version of libmdm does not have; use conditioning: class or none",
-        config_.source.empty() ? "config" : config_.source));
-  }
   run_dir_ = options_.run_dir.empty() ? default_run_dir(config_) : options_.run_dir;
   if (device_.is_cuda() && !torch::cuda::is_available()) throw Error("--device cuda: no CUDA device is available");
   autocast_ = device_.is_cuda() && config_.train.precision == "bf16";
   if (!device_.is_cuda() && config_.train.precision == "bf16") {
     spdlog::info("train.precision bf16 is CUDA autocast; on the CPU the model trains in fp32");
   }
+  data_ = options_.data ? options_.data : data::open_data_source(config_.data.format, config_.data.path);
+  const bool text = config_.model.conditioning == ConditioningKind::Text;
+  if (text) {
+    // Before the model: a from-scratch encoder takes its vocabulary size from the tokenizer.
+    tokenizer_ = text::prepare_tokenizer(config_, *data_, run_dir_);
+    if (config_.text.overflow == "filter") {
+      data_ = text::filter_long_captions(data_, tokenizer_, config_.text.max_tokens);
+    }
+  }
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
   model_ = build_model(config_.model);
+  if (text) text::attach_trainable_encoder(*model_, config_, *tokenizer_);
   model_->to(device_);
   auto shadow = build_model(config_.model);
+  if (text) text::attach_trainable_encoder(*shadow, config_, *tokenizer_);
   shadow->to(device_);
   ema_ = std::make_unique<Ema>(*model_, shadow, config_.train.ema_decay);
+  if (text) {
+    text_encoder_ = text::make_text_encoder(config_, *model_, tokenizer_, device_);
+    ema_text_encoder_ =
+        config_.text.trainable ? text::make_text_encoder(config_, ema_->model(), tokenizer_, device_) : text_encoder_;
+  }
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (auto& item : model_->named_parameters(true)) params.emplace_back(item.key(), item.value());
   optimizer_ = std::make_unique<Adam>(std::move(params), config_.train.optimizer);
-
-  data_ = options_.data ? options_.data : data::open_data_source(config_.data.format, config_.data.path);
   if (config_.model.conditioning == ConditioningKind::Class && data_->num_classes() > config_.model.num_classes) {
     throw ConfigError(fmt::format("model.num_classes: {} but the data has {} classes ({})", config_.model.num_classes,
                                   data_->num_classes(), config_.data.path));
@@ -196,6 +206,18 @@ Conditioning Trainer::condition(const data::Batch& batch, int64_t count) {
     }
     auto drop = condition_dropout_mask(count, config_.diffusion.cfg_dropout, gen_);
     c.labels = torch::where(drop, torch::full_like(labels, n), labels).to(device_);
+  } else if (config_.model.conditioning == ConditioningKind::Text) {
+    // A dropped caption becomes the empty prompt: what sampling feeds as the unconditional (negative) input.
+    auto drop = condition_dropout_mask(count, config_.diffusion.cfg_dropout, gen_);
+    const auto* dropped = drop.data_ptr<bool>();
+    std::vector<std::string> captions(batch.captions.begin(), batch.captions.end());
+    for (int64_t i = 0; i < count; ++i) {
+      if (dropped[i]) captions[i].clear();
+    }
+    const auto overflow = config_.text.overflow == "truncate" ? text::Overflow::kTruncate : text::Overflow::kError;
+    auto encoded = text_encoder_->encode(captions, overflow, device_);
+    c.text = encoded.features;
+    c.text_mask = encoded.mask;
   }
   return c;
 }
@@ -270,8 +292,13 @@ void Trainer::save(TrainResult& result) {
   state_.default_rng = generator_state(def);
   state_.skipped_records = skipped_records_base_ + (loader_ ? loader_->stats().skipped : 0);
   const auto t0 = Clock::now();
+  std::vector<std::pair<std::string, std::string>> files;
+  if (tokenizer_) {
+    const auto ext = fs::path(tokenizer_->path()).extension().string() == ".vocab" ? ".vocab" : ".model";
+    files.emplace_back("tokenizer" + ext, tokenizer_->path());
+  }
   result.last_checkpoint = save_training_checkpoint(run_dir_, config_, *model_, ema_->model(), *optimizer_, state_,
-                                                    config_.train.keep_checkpoints);
+                                                    config_.train.keep_checkpoints, files);
   spdlog::info("step {}: checkpoint {} ({:.1f} s)", state_.step, result.last_checkpoint, seconds_since(t0));
 }
 
@@ -279,15 +306,28 @@ void Trainer::write_samples() {
   const auto t0 = Clock::now();
   Config sub = config_;
   sub.model = inner_model_config(config_.model, active_levels_);
-  Pipeline pipe(sub, inner_model(ema_->shared(), active_levels_), device_);
+  Pipeline pipe(sub, inner_model(ema_->shared(), active_levels_), device_, torch::kFloat, ema_text_encoder_);
   auto opt = GenerateOptions::from_config(config_.sample);
   opt.num_images = 1;
   std::vector<torch::Tensor> cells;
   ema_->model().eval();
+  // Text models: the captions of the first records of the data (what the model has seen).
+  std::vector<std::string> prompts;
+  for (int64_t i = 0; config_.model.conditioning == ConditioningKind::Text && i < data_->size() &&
+                      static_cast<int64_t>(prompts.size()) < options_.sample_count;
+       ++i) {
+    try {
+      auto caption = data_->read(i).caption;
+      if (!caption.empty()) prompts.push_back(caption);
+    } catch (const data::RecordError&) {
+    }
+  }
   for (int64_t i = 0; i < options_.sample_count; ++i) {
     opt.seed = config_.sample.seed + i;
     if (config_.model.conditioning == ConditioningKind::Class) {
       opt.class_label = i % config_.model.num_classes;
+    } else if (config_.model.conditioning == ConditioningKind::Text && !prompts.empty()) {
+      opt.prompt = prompts[static_cast<size_t>(i) % prompts.size()];
     } else {
       opt.guidance_scale = 1.0;
     }

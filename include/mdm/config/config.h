@@ -11,11 +11,31 @@
 
 namespace mdm {
 
+// Sizes of a T5 encoder trained from scratch with the model (text.trainable without text.weights).
+struct T5Sizes {
+  int64_t d_model = 256;
+  int64_t num_layers = 4;
+  int64_t num_heads = 4;
+  int64_t d_kv = 64;
+  int64_t d_ff = 1024;
+  int64_t relative_attention_num_buckets = 32;
+  int64_t relative_attention_max_distance = 128;
+  std::string feed_forward_proj = "gated-gelu";  // gated-gelu | relu
+  double layer_norm_epsilon = 1e-6;
+};
+
 struct TextConfig {
-  std::string encoder = "t5";    // t5: a T5 encoder (pretrained and frozen, or trained with the model)
-  std::string weights;           // folder with model.safetensors, config.json and spiece.model
+  std::string encoder = "t5";    // t5: a T5 encoder (docs/text.md)
+  std::string weights;           // a Hugging Face T5 folder (config.json, model.safetensors, spiece.model)
+  std::string tokenizer;         // spiece.model or a .vocab file; "" = weights/spiece.model. Without weights: the
+                                 // tokenizer the run learns from the data's captions when this file does not exist
+  int64_t tokenizer_vocab_size = 1000;  // the vocabulary of a tokenizer learned from captions
   int64_t max_tokens = 128;
-  bool trainable = false;        // false: frozen pretrained weights; true: trained from scratch with the model
+  std::string overflow = "filter";  // a training caption over max_tokens: filter (skip, as the reference) | truncate | error
+  bool trainable = false;        // false: frozen pretrained weights; true: trained with the model (from scratch
+                                 // with the `t5` sizes when weights is empty, else fine-tuned from weights)
+  std::string precision = "fp32";  // a frozen encoder's weights: fp32 | bf16
+  T5Sizes t5;
 };
 
 struct DiffusionConfig {

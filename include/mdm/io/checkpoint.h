@@ -18,6 +18,7 @@ struct CheckpointInfo {
   Config config;
   std::string weights_file;  // the tensors to sample with: ema.safetensors if present, else model.safetensors
   int64_t step = 0;          // from state.json (0 when absent)
+  std::string tokenizer_file;  // tokenizer.model / tokenizer.vocab of a text model, when the checkpoint carries one
 };
 
 // Reads and checks config.yaml and state.json and finds the weights; throws CheckpointError / ConfigError
@@ -28,6 +29,7 @@ CheckpointInfo read_checkpoint_info(const std::string& dir);
 struct CheckpointExtras {
   std::vector<std::pair<std::string, torch::Tensor>> optimizer;  // written when not empty
   std::string state_json;  // replaces the default {"step", "library_version"} when not empty
+  std::vector<std::pair<std::string, std::string>> files;  // (name in the checkpoint, source path): copied in
 };
 
 // Writes config.yaml, model.safetensors (and ema.safetensors when `ema` is given) and state.json into

@@ -37,4 +37,7 @@ struct PngImage {
 // the path when the file is missing, not a PNG, truncated or corrupt.
 PngImage load_png(const std::string& path);
 
+// The same for a PNG file's bytes in memory; `name` stands for the file in messages.
+PngImage decode_png(const std::string& bytes, const std::string& name);
+
 }  // namespace mdm::io

@@ -6,6 +6,7 @@
 #include <mdm/diffusion/sampler.h>
 #include <mdm/io/checkpoint.h>
 #include <mdm/models/denoiser.h>
+#include <mdm/text/text_encoder.h>
 #include <torch/torch.h>
 
 #include <functional>
@@ -41,9 +42,10 @@ class Pipeline {
   // Throws CheckpointError / ConfigError naming what is wrong (missing files, a tensor that does not fit).
   static Pipeline from_checkpoint(const std::string& dir, torch::Device device = torch::kCPU,
                                   torch::ScalarType dtype = torch::kFloat);
-  // A pipeline over a model in memory (e.g. right after training).
+  // A pipeline over a model in memory (e.g. right after training). A text-conditioned model needs its text
+  // encoder (text::make_text_encoder); prompts over text.max_tokens tokens are an error naming the prompt.
   Pipeline(Config config, std::shared_ptr<Denoiser> model, torch::Device device = torch::kCPU,
-           torch::ScalarType dtype = torch::kFloat);
+           torch::ScalarType dtype = torch::kFloat, std::shared_ptr<text::TextEncoder> text = nullptr);
 
   // One tensor per level, lowest resolution first: [num_images, C, r, r] on the CPU, float32 in [−1, 1].
   std::vector<torch::Tensor> generate(const GenerateOptions& options);
@@ -58,7 +60,8 @@ class Pipeline {
  private:
   std::vector<torch::Tensor> generate_batch(const GenerateOptions& o, int64_t first, int64_t count,
                                             int64_t& steps_done, int64_t steps_total);
-  Conditioning condition(const GenerateOptions& o, int64_t count, bool unconditional) const;
+  // The conditioning of `count` images, with the unconditional half first when `guided` (2·count rows).
+  Conditioning condition(const GenerateOptions& o, int64_t count, bool guided) const;
 
   Config config_;
   io::CheckpointInfo checkpoint_;
@@ -66,6 +69,7 @@ class Pipeline {
   MultiResDiffusion diffusion_;
   torch::Device device_;
   torch::ScalarType dtype_;
+  std::shared_ptr<text::TextEncoder> text_;
 };
 
 }  // namespace mdm

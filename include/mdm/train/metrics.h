@@ -30,8 +30,9 @@ class MetricsLog {
 };
 
 // Plots the named series of `history` against step (log-scale y) into a PNG: one coloured line per key,
-// a legend, and the axes' ranges printed. Keys absent from a point are skipped there.
-void write_loss_curve(const std::vector<MetricsPoint>& history, const std::vector<std::string>& keys,
+// a legend, and the axes' ranges printed. Keys absent from a point are skipped there. Returns false (and
+// writes nothing) in a build without OpenCV.
+bool write_loss_curve(const std::vector<MetricsPoint>& history, const std::vector<std::string>& keys,
                       const std::string& path);
 
 }  // namespace mdm::train

@@ -36,10 +36,11 @@ struct TrainState {
 std::string checkpoint_dir_name(const std::string& run_dir, int64_t step);
 
 // Writes the checkpoint of `state.step`, points RUN_DIR/last at it, removes all but the newest `keep`
-// step_* directories. Returns the directory written.
+// step_* directories. `files` (name in the checkpoint, source path) are copied in (a text model's tokenizer).
+// Returns the directory written.
 std::string save_training_checkpoint(const std::string& run_dir, const Config& config, const torch::nn::Module& model,
                                      const torch::nn::Module& ema, const Adam& optimizer, const TrainState& state,
-                                     int64_t keep);
+                                     int64_t keep, const std::vector<std::pair<std::string, std::string>>& files = {});
 
 // The checkpoint RUN_DIR/last points at, or "" when the run has none.
 std::string latest_checkpoint(const std::string& run_dir);

@@ -14,6 +14,7 @@
 #include <mdm/data/data_source.h>
 #include <mdm/diffusion/multires_diffusion.h>
 #include <mdm/models/denoiser.h>
+#include <mdm/text/text_encoder.h>
 #include <mdm/train/adam.h>
 #include <mdm/train/ema.h>
 #include <mdm/train/metrics.h>
@@ -101,6 +102,9 @@ class Trainer {
   std::unique_ptr<Adam> optimizer_;
   MultiResDiffusion diffusion_;
   std::shared_ptr<data::DataSource> data_;
+  std::shared_ptr<const text::Tokenizer> tokenizer_;   // text models
+  std::shared_ptr<text::TextEncoder> text_encoder_;    // over model_ (a trained encoder is its submodule)
+  std::shared_ptr<text::TextEncoder> ema_text_encoder_;  // over the EMA model (the same one when frozen)
   std::unique_ptr<data::DataLoader> loader_;
   at::Generator gen_;
   TrainState state_;

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The GPU machine's one script (docs/benchmarks.md, gpu.md): builds libmdm against the CUDA LibTorch of the
+# machine's Python torch and the Debian packages carried in .device/prefix (scripts/device-deps.sh), runs the
+# tests (the CUDA ones included), and runs the benchmarks, writing logs and results under $OUT (or ./device-out).
+# Run through the device tool with carry [".device"]:
+#   scripts/device-build.sh [STAGE...]     stages: env fixture build test bench (default: all, in that order)
+# Each stage logs to $OUT/<stage>.log; a failing stage is reported and the next ones still run where they can.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/device-out}"
+mkdir -p "$OUT"
+stages=("$@")
+((${#stages[@]})) || stages=(env fixture build test bench)
+build_dir="${MDM_BUILD_DIR:-build-cuda}"
+prefix="$PWD/.device/prefix/usr"
+jobs="$(nproc)"
+export PYTHONUNBUFFERED=1
+summary="$OUT/summary.txt"
+note() { echo "$*" | tee -a "$summary"; }
+run_stage() {  # name command...: logs to $OUT/name.log, records the time and the exit status in summary.txt
+  local name="$1"; shift
+  local t0=$SECONDS
+  "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  note "stage $name: rc=$rc in $((SECONDS - t0)) s"
+  tail -n 25 "$OUT/$name.log"
+  return $rc
+}
+
+stage_env() {
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+  python3 -c 'import torch, sys; print("python", sys.version.split()[0]); print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version()); print("cxx11_abi", torch._C._GLIBCXX_USE_CXX11_ABI); print("cmake_prefix", torch.utils.cmake_prefix_path); print("device", torch.cuda.get_device_name(0))'
+  g++ --version | head -1; cmake --version | head -1; nvcc --version | tail -2; ninja --version
+  cat /etc/os-release | head -2; ldd --version | head -1
+  local tp; tp="$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')"
+  echo "gloo headers: $(ls -d "$tp"/include/gloo 2>/dev/null || echo none)"
+  ls "$tp"/include/torch/csrc/distributed/c10d 2>/dev/null | grep -E "ProcessGroup(Gloo|NCCL)\.hpp|TCPStore\.hpp"
+  ls "$tp"/lib | head -50
+  for l in libpng16.so.16 libz.so.1 libjpeg.so.8 libtbb.so.12 libstdc++.so.6; do echo "$l: $(ldconfig -p | grep -m1 "$l" || echo missing)"; done
+  python3 -c 'import transformers, sentencepiece; print("transformers", transformers.__version__, "sentencepiece", sentencepiece.__version__)'
+}
+
+stage_fixture() {  # the T5 parity fixture (tests/fixtures/t5), made with transformers
+  rm -rf /tmp/t5_fixture && python3 scripts/reference/make_t5_fixture.py /tmp/t5_fixture &&
+    tar -C /tmp/t5_fixture -cf "$OUT/t5_fixture.tar" .
+}
+
+stage_build() {
+  local torch_prefix; torch_prefix="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+  local lib="$prefix/lib/x86_64-linux-gnu"
+  # zlib's link name, re-pointed at this machine's libz (device-deps.sh removed Debian's absolute link).
+  local z; z="$(ldconfig -p | awk '/libz\.so\.1 .*x86-64/ {print $NF; exit}')"
+  [[ -n "$z" ]] && ln -sf "$z" "$lib/libz.so"
+  export TORCH_CUDA_ARCH_LIST="9.0"
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix" -DMDM_WITH_OPENCV=OFF \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DCUDAToolkit_ROOT="${CUDA_HOME:-/usr/local/cuda}" &&
+    cmake --build "$build_dir" -j "$jobs" ${MDM_BUILD_TARGETS:+--target $MDM_BUILD_TARGETS} -- -k 0
+}
+
+stage_test() {
+  (cd "$build_dir" && ctest --output-on-failure --timeout 600 -j "$((jobs / 2))" -LE long) 
+}
+
+stage_bench() {
+  local bench="$build_dir/tools/mdm-bench"
+  [[ -x "$bench" ]] || { echo "no $bench"; return 1; }
+  "$bench" --config configs/tiny_s16s32.yaml --device cuda --repeats 3 --json > "$OUT/bench_tiny.json"
+}
+
+for s in "${stages[@]}"; do
+  run_stage "$s" "stage_$s"
+done
+note "done: ${stages[*]}"
