@@ -40,3 +40,90 @@ else()
 endif()
 
 message(STATUS "libmdm: LibTorch ${Torch_VERSION} (${TORCH_INSTALL_PREFIX})")
+
+# c10d, for distributed training (docs/distributed.md). What the LibTorch in use was built with is read off
+# it, never assumed: its c10d headers are there, the backend headers they include can be found (Gloo:
+# Debian's libgloo-dev or a copy bundled in the LibTorch include directory; NCCL: nccl.h from the CUDA
+# toolkit or the nvidia-nccl wheel next to torch), and a probe program using each backend links against
+# it. Only src/distributed/ includes c10d: the defines go on those sources (src/CMakeLists.txt), so
+# nothing else in the library is rebuilt when they change. The code tests libmdm's own MDM_C10D_GLOO /
+# MDM_C10D_NCCL: LibTorch's CMake targets may export USE_C10D_* to every consumer whether or not the
+# backend's headers are here.
+include(CheckCXXSourceCompiles)
+set(MDM_C10D_DEFINITIONS "")
+set(MDM_C10D_INCLUDE_DIRS "")
+set(_mdm_c10d_dir "")
+foreach(_dir ${TORCH_INCLUDE_DIRS})
+  if(NOT _mdm_c10d_dir AND EXISTS "${_dir}/torch/csrc/distributed/c10d/TCPStore.hpp")
+    set(_mdm_c10d_dir "${_dir}")
+  endif()
+endforeach()
+function(mdm_probe_c10d result defines include_dirs source)
+  set(CMAKE_REQUIRED_QUIET ON)
+  set(CMAKE_REQUIRED_FLAGS "${TORCH_CXX_FLAGS}")
+  set(CMAKE_REQUIRED_INCLUDES ${TORCH_INCLUDE_DIRS} ${include_dirs})
+  set(CMAKE_REQUIRED_DEFINITIONS ${defines})
+  set(CMAKE_REQUIRED_LIBRARIES ${TORCH_LIBRARIES})
+  check_cxx_source_compiles("${source}" ${result})
+endfunction()
+set(_mdm_c10d_report "no (LibTorch has no torch/csrc/distributed/c10d)")
+if(_mdm_c10d_dir)
+  mdm_probe_c10d(MDM_C10D_STORE_LINKS "-DUSE_DISTRIBUTED" "" [=[
+    #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+    int main() { c10d::TCPStoreOptions o; auto s = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", o); return 0; }]=])
+  set(_mdm_c10d_report "no (a program using c10d::TCPStore does not link against this LibTorch)")
+  if(MDM_C10D_STORE_LINKS)
+    set(_mdm_c10d_report "TCPStore")
+    # Gloo
+    find_path(MDM_GLOO_INCLUDE_DIR gloo/algorithm.h HINTS ${TORCH_INCLUDE_DIRS})
+    if(MDM_GLOO_INCLUDE_DIR AND EXISTS "${_mdm_c10d_dir}/torch/csrc/distributed/c10d/ProcessGroupGloo.hpp")
+      mdm_probe_c10d(MDM_C10D_GLOO_LINKS "-DUSE_DISTRIBUTED;-DUSE_C10D_GLOO" "${MDM_GLOO_INCLUDE_DIR}" [=[
+        #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+        int main() {
+          auto o = c10d::ProcessGroupGloo::Options::create();
+          o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+          c10::intrusive_ptr<c10d::Store> store;
+          auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, 0, 1, o);
+          return 0;
+        }]=])
+    endif()
+    if(MDM_C10D_GLOO_LINKS)
+      list(APPEND MDM_C10D_DEFINITIONS USE_C10D_GLOO MDM_C10D_GLOO=1)
+      list(APPEND MDM_C10D_INCLUDE_DIRS ${MDM_GLOO_INCLUDE_DIR})
+      string(APPEND _mdm_c10d_report ", Gloo (headers: ${MDM_GLOO_INCLUDE_DIR})")
+    else()
+      string(APPEND _mdm_c10d_report ", no Gloo (gloo headers: ${MDM_GLOO_INCLUDE_DIR}; Debian: libgloo-dev)")
+    endif()
+    # NCCL (CUDA builds of LibTorch only)
+    get_filename_component(_mdm_site "${TORCH_INSTALL_PREFIX}/.." ABSOLUTE)
+    find_path(MDM_NCCL_INCLUDE_DIR nccl.h
+      HINTS ${TORCH_INCLUDE_DIRS} "${_mdm_site}/nvidia/nccl/include" "${_mdm_site}/nvidia/cu13/include"
+            "${_mdm_site}/nvidia/cu12/include" ENV NCCL_INCLUDE_DIR ${CUDAToolkit_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS})
+    if(MDM_NCCL_INCLUDE_DIR AND EXISTS "${_mdm_c10d_dir}/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
+      mdm_probe_c10d(MDM_C10D_NCCL_LINKS "-DUSE_DISTRIBUTED;-DUSE_C10D_NCCL" "${MDM_NCCL_INCLUDE_DIR}" [=[
+        #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+        int main() {
+          auto o = c10d::ProcessGroupNCCL::Options::create();
+          c10::intrusive_ptr<c10d::Store> store;
+          auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, 0, 1, o);
+          return 0;
+        }]=])
+    endif()
+    if(MDM_C10D_NCCL_LINKS)
+      list(APPEND MDM_C10D_DEFINITIONS USE_C10D_NCCL MDM_C10D_NCCL=1)
+      list(APPEND MDM_C10D_INCLUDE_DIRS ${MDM_NCCL_INCLUDE_DIR})
+      string(APPEND _mdm_c10d_report ", NCCL (nccl.h: ${MDM_NCCL_INCLUDE_DIR})")
+    else()
+      string(APPEND _mdm_c10d_report ", no NCCL")
+    endif()
+    list(APPEND MDM_C10D_DEFINITIONS USE_DISTRIBUTED MDM_HAVE_C10D=1)
+  endif()
+endif()
+if(NOT MDM_C10D_DEFINITIONS)
+  set(MDM_C10D_DEFINITIONS MDM_HAVE_C10D=0)
+endif()
+# System directories stay implicit (an explicit -isystem /usr/include breaks #include_next in libstdc++).
+list(REMOVE_DUPLICATES MDM_C10D_INCLUDE_DIRS)
+list(REMOVE_ITEM MDM_C10D_INCLUDE_DIRS ${CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES} ${TORCH_INCLUDE_DIRS})
+message(STATUS "libmdm: c10d: ${_mdm_c10d_report}")
+message(STATUS "libmdm: distributed sources compiled with: ${MDM_C10D_DEFINITIONS}")

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <filesystem>
 
+#include <unistd.h>
+
 namespace mdm::text {
 
 namespace fs = std::filesystem;
@@ -81,7 +83,19 @@ std::shared_ptr<const Tokenizer> prepare_tokenizer(const Config& config, const d
     if (!fs::path(path).parent_path().empty()) fs::create_directories(fs::path(path).parent_path());
     SentencePieceTrainOptions o;
     o.vocab_size = text.tokenizer_vocab_size;
-    train_sentencepiece(captions, path, o);
+    // Written under a name of this process, then renamed into place: every rank of a distributed run learns
+    // the same model (deterministic), and none reads a half-written file.
+    const fs::path final_path(path);
+    const fs::path tmp = final_path.parent_path() / fmt::format("{}.{}.tmp.model", final_path.stem().string(), ::getpid());
+    train_sentencepiece(captions, tmp.string(), o);
+    std::error_code ec;
+    fs::rename(tmp, final_path, ec);
+    if (ec) throw Error(fmt::format("{}: cannot move the learned tokenizer into place ({})", path, ec.message()));
+    fs::path tmp_vocab = tmp;
+    tmp_vocab.replace_extension(".vocab");
+    fs::path final_vocab = final_path;
+    final_vocab.replace_extension(".vocab");
+    fs::rename(tmp_vocab, final_vocab, ec);  // the human-readable piece list, when the trainer wrote one
     spdlog::info("text: learned a {}-piece SentencePiece tokenizer from {} captions in {:.1f} s → {}",
                  text.tokenizer_vocab_size, captions.size(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), path);

@@ -70,6 +70,11 @@ std::string TrainState::to_json() const {
             {"train_seconds", train_seconds},
             {"library_version", library_version},
             {"git_describe", git_describe}};
+  if (!rank_positions.empty()) {
+    json ranks = json::array();
+    for (const auto& [epoch, cursor] : rank_positions) ranks.push_back({{"epoch", epoch}, {"cursor", cursor}});
+    j["data"]["ranks"] = ranks;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -85,6 +90,11 @@ TrainState TrainState::from_json(const std::string& text, const std::string& sou
     s.rng = base64_decode(j.at("rng").at("trainer").get<std::string>());
     s.default_rng = base64_decode(j.at("rng").at("default_cpu").get<std::string>());
     s.world_size = j.value("world_size", int64_t{1});
+    if (j.at("data").contains("ranks")) {
+      for (const auto& r : j.at("data").at("ranks")) {
+        s.rank_positions.emplace_back(r.at("epoch").get<int64_t>(), r.at("cursor").get<int64_t>());
+      }
+    }
     s.nonfinite_steps = j.value("nonfinite_steps", int64_t{0});
     s.skipped_records = j.value("skipped_records", int64_t{0});
     s.train_seconds = j.value("train_seconds", 0.0);

@@ -4,7 +4,9 @@
 #include <mdm/models/state_dict.h>
 #include <mdm/pipeline/pipeline.h>
 #include <mdm/text/caption_tokenizer.h>
+#include <mdm/train/data_parallel.h>
 #include <mdm/train/progressive.h>
+#include <mdm/train/sample_draws.h>
 #include <mdm/train/trainer.h>
 #include <mdm/util/compat.h>
 #include <mdm/util/error.h>
@@ -107,12 +109,19 @@ Trainer::Trainer(Config config, TrainerOptions options)
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (auto& item : model_->named_parameters(true)) params.emplace_back(item.key(), item.value());
   optimizer_ = std::make_unique<Adam>(std::move(params), config_.train.optimizer);
+  if (options_.process_group) {
+    if (options_.process_group->device() != device_) {
+      throw DistributedError(fmt::format("--device {} but the process group works on {}", device_.str(),
+                                         options_.process_group->device().str()));
+    }
+    dp_ = std::make_unique<DataParallel>(options_.process_group, options_.buckets);
+  }
   if (config_.model.conditioning == ConditioningKind::Class && data_->num_classes() > config_.model.num_classes) {
     throw ConfigError(fmt::format("model.num_classes: {} but the data has {} classes ({})", config_.model.num_classes,
                                   data_->num_classes(), config_.data.path));
   }
   state_.stage = -1;
-  state_.world_size = 1;
+  state_.world_size = dp_ ? dp_->size() : 1;
   state_.library_version = version();
 
   std::string resume_dir;
@@ -126,6 +135,7 @@ Trainer::Trainer(Config config, TrainerOptions options)
                             run_dir_, latest_checkpoint(run_dir_)));
   }
   if (!resume_dir.empty()) resume_from(resume_dir);
+  if (dp_) dp_->broadcast_weights(*model_, ema_->model());  // rank 0's, fresh or resumed
 }
 
 Trainer::~Trainer() = default;
@@ -151,6 +161,11 @@ void Trainer::resume_from(const std::string& dir) {
   load_state_dict(ema_->model(), ckpt.ema, /*strict=*/true, dir + "/ema.safetensors");
   optimizer_->load_state_dict(ckpt.optimizer, dir + "/optimizer.safetensors");
   state_ = ckpt.state;
+  const int world = dp_ ? dp_->size() : 1;
+  const auto position = resume_position(ckpt.state, dp_ ? dp_->rank() : 0, world);
+  state_.data_epoch = position.epoch;
+  state_.data_cursor = position.cursor;
+  state_.world_size = world;
   set_generator_state(gen_, state_.rng, "trainer");
   auto def = at::detail::getDefaultCPUGenerator();
   set_generator_state(def, state_.default_rng, "default CPU");
@@ -171,10 +186,16 @@ void Trainer::enter_stage(size_t stage) {
     for (const auto& k : report.load.missing) spdlog::warn("  missing (left as initialised): {}{}", report.prefix, k);
     for (const auto& k : report.load.unexpected) spdlog::warn("  unexpected (ignored): {}", k);
     ema_->copy_from(*model_);
+    if (dp_) dp_->broadcast_weights(*model_, ema_->model());
   }
   state_.stage = static_cast<int64_t>(stage);
   active_levels_ = st.resolutions.size();
   active_ = inner_model(model_, active_levels_);
+  if (dp_) {
+    std::vector<std::pair<std::string, torch::Tensor>> trained;
+    for (auto& item : active_->named_parameters(true)) trained.emplace_back(item.key(), item.value());
+    dp_->train_parameters(std::move(trained));
+  }
   const int64_t batch = st.batch_size > 0 ? st.batch_size : config_.train.batch_size;
   const int64_t per_round = batch / (state_.world_size * config_.train.grad_accumulation);
   if (per_round < 1 || per_round * state_.world_size * config_.train.grad_accumulation != batch) {
@@ -186,7 +207,7 @@ void Trainer::enter_stage(size_t stage) {
   lo.resolution = diffusion_.resolutions()[active_levels_ - 1];
   lo.num_workers = config_.data.num_workers;
   lo.seed = static_cast<uint64_t>(config_.train.seed);
-  lo.rank = 0;
+  lo.rank = dp_ ? dp_->rank() : 0;
   lo.world_size = state_.world_size;
   if (loader_) skipped_records_base_ += loader_->stats().skipped;
   loader_.reset();  // stop the old workers before the new ones start
@@ -196,7 +217,7 @@ void Trainer::enter_stage(size_t stage) {
                loader_->records_per_epoch());
 }
 
-Conditioning Trainer::condition(const data::Batch& batch, int64_t count) {
+Conditioning Trainer::condition(const data::Batch& batch, int64_t count, const torch::Tensor& drop_given) {
   Conditioning c;
   if (config_.model.conditioning == ConditioningKind::Class) {
     auto labels = batch.labels.to(torch::kLong);
@@ -204,11 +225,13 @@ Conditioning Trainer::condition(const data::Batch& batch, int64_t count) {
     if ((labels < 0).any().item<bool>() || (labels >= n).any().item<bool>()) {
       throw Error(fmt::format("a class label of the data ({}) is outside [0, model.num_classes = {})", config_.data.path, n));
     }
-    auto drop = condition_dropout_mask(count, config_.diffusion.cfg_dropout, gen_);
+    auto drop = drop_given.defined() ? drop_given : condition_dropout_mask(count, config_.diffusion.cfg_dropout, gen_);
     c.labels = torch::where(drop, torch::full_like(labels, n), labels).to(device_);
   } else if (config_.model.conditioning == ConditioningKind::Text) {
     // A dropped caption becomes the empty prompt: what sampling feeds as the unconditional (negative) input.
-    auto drop = condition_dropout_mask(count, config_.diffusion.cfg_dropout, gen_);
+    auto drop = (drop_given.defined() ? drop_given : condition_dropout_mask(count, config_.diffusion.cfg_dropout, gen_))
+                    .to(torch::kCPU, torch::kBool)
+                    .contiguous();
     const auto* dropped = drop.data_ptr<bool>();
     std::vector<std::string> captions(batch.captions.begin(), batch.captions.end());
     for (int64_t i = 0; i < count; ++i) {
@@ -238,22 +261,46 @@ Trainer::StepStats Trainer::train_step() {
     s.images += b;
     auto x = batch.images.to(device_).to(torch::kFloat).div(127.5).sub(1.0);
     auto x0 = diffusion_.pyramid(x, active_levels_);
-    auto t = diffusion_.sample_t(b, gen_);
-    auto noisy = diffusion_.add_noise(x0, t.to(device_), gen_);
-    auto cond = condition(batch, b);
+    torch::Tensor t, drop;
+    NoisyBatch noisy;
+    if (dp_ || options_.per_sample_draws) {
+      const int64_t world = dp_ ? dp_->size() : 1;
+      std::vector<std::vector<int64_t>> shapes;
+      for (const auto& level : x0) shapes.push_back(level.sizes().slice(1).vec());
+      auto draws = per_sample_draws(diffusion_, shapes, config_.diffusion.cfg_dropout, config_.train.seed, state_.step,
+                                    round_slots(r, b * world, dp_ ? dp_->rank() : 0, world, b));
+      for (auto& e : draws.eps) e = e.to(device_);
+      t = draws.t;
+      drop = draws.drop;
+      noisy = diffusion_.add_noise(x0, t.to(device_), draws.eps);
+    } else {
+      t = diffusion_.sample_t(b, gen_);
+      noisy = diffusion_.add_noise(x0, t.to(device_), gen_);
+    }
+    auto cond = condition(batch, b, drop);
     LossOutput loss;
     {
       compat::CudaAutocast autocast(autocast_, torch::kBFloat16);
       auto out = active_->forward(noisy.z, (t - 1).to(torch::kFloat).to(device_), cond);
       loss = diffusion_.loss(out, noisy, active_levels_);
     }
+    if (dp_) dp_->before_backward(r == rounds - 1);
     (loss.loss / static_cast<double>(rounds)).backward();
     // Summed on the device; read back once per step (one host sync, not one per level and round).
     auto parts = torch::stack(loss.levels).to(torch::kDouble);
     auto total = loss.loss.detach().to(torch::kDouble).view({1});
     sums = sums.defined() ? sums + torch::cat({total, parts}) : torch::cat({total, parts});
   }
-  const auto host = (sums / static_cast<double>(rounds)).to(torch::kCPU);
+  auto host = (sums / static_cast<double>(rounds)).to(torch::kCPU);
+  if (dp_) {
+    dp_->after_backward();  // every .grad is now the average over ranks
+    // The step's numbers over all ranks: the losses averaged, images summed, data wait averaged.
+    const int64_t n = host.numel();
+    auto all = dp_->sum(torch::cat({host, torch::tensor({static_cast<double>(s.images), s.data_seconds}, torch::kDouble)}));
+    host = all.narrow(0, 0, n) / dp_->size();
+    s.images = static_cast<int64_t>(all[n].item<double>());
+    s.data_seconds = all[n + 1].item<double>() / dp_->size();
+  }
   const double* v = host.data_ptr<double>();
   s.loss = v[0];
   for (size_t l = 0; l < active_levels_; ++l) s.level_losses[l] = v[l + 1];
@@ -292,13 +339,25 @@ void Trainer::save(TrainResult& result) {
   state_.default_rng = generator_state(def);
   state_.skipped_records = skipped_records_base_ + (loader_ ? loader_->stats().skipped : 0);
   const auto t0 = Clock::now();
-  std::vector<std::pair<std::string, std::string>> files;
+  if (dp_) {
+    // Every rank comes here at the same step (these are collectives): rank 0 writes what all of them hold,
+    // and no rank goes on (or exits) before the checkpoint is complete.
+    state_.rank_positions = dp_->gather_positions(state_.data_epoch, state_.data_cursor);
+    dp_->check_in_sync(*model_, ema_->model(), state_.step);
+    if (!dp_->is_root()) {
+      dp_->group().barrier(fmt::format("the checkpoint of step {}", state_.step));
+      result.last_checkpoint = checkpoint_dir_name(run_dir_, state_.step);
+      return;
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> files;  // a text model's tokenizer travels with it
   if (tokenizer_) {
     const auto ext = fs::path(tokenizer_->path()).extension().string() == ".vocab" ? ".vocab" : ".model";
     files.emplace_back("tokenizer" + ext, tokenizer_->path());
   }
   result.last_checkpoint = save_training_checkpoint(run_dir_, config_, *model_, ema_->model(), *optimizer_, state_,
                                                     config_.train.keep_checkpoints, files);
+  if (dp_) dp_->group().barrier(fmt::format("the checkpoint of step {}", state_.step));
   spdlog::info("step {}: checkpoint {} ({:.1f} s)", state_.step, result.last_checkpoint, seconds_since(t0));
 }
 
@@ -353,15 +412,17 @@ TrainResult Trainer::run() {
   const auto t_run = Clock::now();
   const int64_t total = total_steps();
   const int64_t end = options_.max_steps >= 0 ? std::min(options_.max_steps, total) : total;
-  fs::create_directories(run_dir_);
-  {
+  const bool root = !dp_ || dp_->is_root();  // rank 0 alone writes files
+  if (root) {
+    fs::create_directories(run_dir_);
     std::ofstream out(fs::path(run_dir_) / "config.yaml");
     out << to_yaml(config_);
+    metrics_ = std::make_unique<MetricsLog>((fs::path(run_dir_) / "metrics.jsonl").string(), state_.step);
   }
-  metrics_ = std::make_unique<MetricsLog>((fs::path(run_dir_) / "metrics.jsonl").string(), state_.step);
   model_->train();
-  spdlog::info("training {} in {}: step {} → {} of {}, device {}, {} parameters", config_.name, run_dir_, state_.step, end,
-               total, device_.str(), count_parameters(*model_));
+  spdlog::info("training {} in {}: step {} → {} of {}, device {}, {} parameters{}", config_.name, run_dir_, state_.step,
+               end, total, device_.str(), count_parameters(*model_),
+               dp_ ? fmt::format(", {} ranks ({})", dp_->size(), dp_->group().backend()) : "");
 
   // The logging window.
   double win_loss = 0, win_grad = 0, win_data = 0;
@@ -373,6 +434,7 @@ TrainResult Trainer::run() {
     const size_t stage = stage_of(state_.step);
     if (!loader_ || static_cast<int64_t>(stage) != state_.stage) enter_stage(stage);
     const auto t_step = Clock::now();
+    if (dp_) dp_->group().set_step(state_.step);
     auto s = train_step();
     state_.step += 1;
     state_.train_seconds += seconds_since(t_step);
@@ -415,7 +477,7 @@ TrainResult Trainer::run() {
       p.values["nonfinite_steps"] = static_cast<double>(state_.nonfinite_steps);
       p.values["skipped_records"] = static_cast<double>(skipped_records_base_ + loader_->stats().skipped);
       p.values["epoch"] = static_cast<double>(state_.data_epoch);
-      metrics_->write(p);
+      if (metrics_) metrics_->write(p);
       std::string levels;
       for (size_t l = 0; l < active_levels_; ++l) {
         levels += fmt::format(" {}²:{:.4f}", diffusion_.resolutions()[l], win_levels[l] / n);
@@ -430,12 +492,13 @@ TrainResult Trainer::run() {
       win_start = Clock::now();
     }
     if (options_.on_step) options_.on_step(state_.step);
-    const bool stop = options_.stop && options_.stop->load();
+    bool stop = options_.stop && options_.stop->load();
+    if (dp_) stop = dp_->any(stop);  // the ranks stop at the same step
     const bool stage_end = stage_of(state_.step) != stage || state_.step == total;
     if (state_.step % config_.train.checkpoint_every == 0 || state_.step == end || stop || stage_end) {
       save(result);
     }
-    if (options_.write_samples && (state_.step % config_.train.sample_every == 0 || state_.step == total)) {
+    if (root && options_.write_samples && (state_.step % config_.train.sample_every == 0 || state_.step == total)) {
       write_samples();
       win_start = Clock::now();  // sampling time is not training time
     }
@@ -445,6 +508,7 @@ TrainResult Trainer::run() {
       break;
     }
   }
+  if (dp_) dp_->group().barrier(fmt::format("the end of the run at step {}", state_.step));
   if (result.last_checkpoint.empty()) result.last_checkpoint = latest_checkpoint(run_dir_);
   result.step = state_.step;
   result.finished = state_.step >= total;

@@ -23,6 +23,9 @@ struct TrainState {
   std::vector<uint8_t> rng;          // the trainer's generator (timesteps, noise, condition dropout)
   std::vector<uint8_t> default_rng;  // LibTorch's default CPU generator (dropout layers)
   int64_t world_size = 1;
+  // A distributed run's data position of every rank, rank order (each rank reads its own share of the
+  // epoch; data_epoch / data_cursor above are rank 0's). Empty for a one-process run.
+  std::vector<std::pair<int64_t, int64_t>> rank_positions;
   int64_t nonfinite_steps = 0;     // steps skipped for a non-finite loss or gradient, in all
   int64_t skipped_records = 0;     // unreadable images skipped, in all
   double train_seconds = 0;        // wall time spent training up to this step, over all runs

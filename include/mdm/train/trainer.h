@@ -13,6 +13,8 @@
 #include <mdm/data/data_loader.h>
 #include <mdm/data/data_source.h>
 #include <mdm/diffusion/multires_diffusion.h>
+#include <mdm/distributed/gradient_bucketer.h>
+#include <mdm/distributed/process_group.h>
 #include <mdm/models/denoiser.h>
 #include <mdm/text/text_encoder.h>
 #include <mdm/train/adam.h>
@@ -43,6 +45,15 @@ struct TrainerOptions {
   int64_t sample_count = 8;                   // images in a sample grid
   // Called after every step (tests use it to request a stop at a chosen step).
   std::function<void(int64_t step)> on_step;
+  // A data-parallel run (docs/distributed.md): the process group, null for one process. train.batch_size
+  // is the global batch, split over the ranks; each rank reads its own share of the data; rank 0 alone
+  // writes checkpoints, metrics and samples.
+  std::shared_ptr<distributed::ProcessGroup> process_group;
+  distributed::BucketOptions buckets;  // gradient buckets of a data-parallel run
+  // Draw t, noise and condition dropout per sample (train/sample_draws.h), as every data-parallel run
+  // does, so that one process reproduces an N-rank run of the same global batch. Off: one sequential
+  // generator, as before.
+  bool per_sample_draws = false;
 };
 
 struct TrainResult {
@@ -60,6 +71,8 @@ struct StepTiming {
   double peak_rss_mib = 0;      // of the process, after the steps
   int64_t images_per_step = 0;
 };
+
+class DataParallel;
 
 class Trainer {
  public:
@@ -85,7 +98,8 @@ class Trainer {
   size_t stage_of(int64_t step) const;
   void enter_stage(size_t stage);
   StepStats train_step();
-  Conditioning condition(const data::Batch& batch, int64_t count);
+  // `drop`: which samples lose their condition; undefined = drawn here from the trainer's generator.
+  Conditioning condition(const data::Batch& batch, int64_t count, const torch::Tensor& drop = {});
   void save(TrainResult& result);
   void write_samples();
   void resume_from(const std::string& dir);
@@ -111,6 +125,7 @@ class Trainer {
   std::unique_ptr<MetricsLog> metrics_;
   int64_t nonfinite_in_a_row_ = 0;
   int64_t skipped_records_base_ = 0;  // from the checkpoint resumed
+  std::unique_ptr<DataParallel> dp_;  // a data-parallel run; null for one process
 };
 
 }  // namespace mdm::train
