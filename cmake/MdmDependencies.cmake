@@ -32,6 +32,16 @@ if(MDM_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
 
+# A LibTorch built with CUDA (the GPU machine's) compiles in libmdm's CUDA-only code (CUDA graphs, the
+# caching allocator's statistics: src/perf, src/diffusion/cuda_graph_denoiser.cpp) under MDM_WITH_CUDA=1.
+# libc10_cuda must be there too, so that a CUDA toolkit found by something else does not switch it on.
+find_library(MDM_C10_CUDA_LIBRARY c10_cuda PATHS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
+if((TORCH_CUDA_LIBRARIES OR CUDA_FOUND) AND MDM_C10_CUDA_LIBRARY)
+  set(MDM_WITH_CUDA ON)
+else()
+  set(MDM_WITH_CUDA OFF)
+endif()
+
 # yaml-cpp's exported target name differs between releases.
 if(TARGET yaml-cpp::yaml-cpp)
   set(MDM_YAML_TARGET yaml-cpp::yaml-cpp)
@@ -58,12 +68,24 @@ foreach(_dir ${TORCH_INCLUDE_DIRS})
     set(_mdm_c10d_dir "${_dir}")
   endif()
 endforeach()
+# The probes link the library files themselves: LibTorch's imported targets drag in dependencies
+# (protobuf::libprotobuf in the PyTorch wheel's config) that a try_compile project cannot resolve.
+get_filename_component(_mdm_torch_lib_dir "${TORCH_LIBRARY}" DIRECTORY)
+set(_mdm_torch_probe_libs "")
+foreach(_lib torch torch_cpu torch_cuda c10 c10_cuda)
+  foreach(_file "${_mdm_torch_lib_dir}/lib${_lib}.so" "${TORCH_INSTALL_PREFIX}/lib/lib${_lib}.so")
+    if(EXISTS "${_file}" AND NOT "${_file}" IN_LIST _mdm_torch_probe_libs)
+      list(APPEND _mdm_torch_probe_libs "${_file}")
+      break()
+    endif()
+  endforeach()
+endforeach()
 function(mdm_probe_c10d result defines include_dirs source)
   set(CMAKE_REQUIRED_QUIET ON)
   set(CMAKE_REQUIRED_FLAGS "${TORCH_CXX_FLAGS}")
   set(CMAKE_REQUIRED_INCLUDES ${TORCH_INCLUDE_DIRS} ${include_dirs})
   set(CMAKE_REQUIRED_DEFINITIONS ${defines})
-  set(CMAKE_REQUIRED_LIBRARIES ${TORCH_LIBRARIES})
+  set(CMAKE_REQUIRED_LIBRARIES ${_mdm_torch_probe_libs})
   check_cxx_source_compiles("${source}" ${result})
 endfunction()
 set(_mdm_c10d_report "no (LibTorch has no torch/csrc/distributed/c10d)")

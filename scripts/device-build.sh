@@ -58,14 +58,27 @@ stage_build() {
     cmake --build "$build_dir" -j "$jobs" ${MDM_BUILD_TARGETS:+--target $MDM_BUILD_TARGETS} -- -k 0
 }
 
+
 stage_test() {
-  (cd "$build_dir" && ctest --output-on-failure --timeout 600 -j "$((jobs / 2))" -LE long) 
+  # The tests that touch CUDA first (they skip on a machine without it), then the rest of the unit suite.
+  "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1 &&
+    (cd "$build_dir" && ctest --output-on-failure --timeout 300 -j "$((jobs / 2))" -LE long ${MDM_CTEST_ARGS:-})
 }
 
+# libmdm against the reference (apple/ml-mdm, carried in .device/ml-mdm by device-deps.sh --reference), each
+# config in one run of scripts/bench-reference.sh: the reference's 64² model at the paper's per-GPU batch (CC12M:
+# 2048 images on 32 GPUs = 64) and its 256² nested model (1024 / 32 = 32), bf16 autocast; 250-step sampling.
 stage_bench() {
-  local bench="$build_dir/tools/mdm-bench"
+  local bench="$build_dir/tools/mdm-bench" ref=.device/ml-mdm
   [[ -x "$bench" ]] || { echo "no $bench"; return 1; }
-  "$bench" --config configs/tiny_s16s32.yaml --device cuda --repeats 3 --json > "$OUT/bench_tiny.json"
+  local pkg=$ref; [[ -d $ref/ml-mdm-matryoshka ]] && pkg=$ref/ml-mdm-matryoshka
+  nvidia-smi --query-gpu=name,clocks.sm,temperature.gpu --format=csv,noheader
+  PYTHON=python3 MDM_BENCH="$bench" scripts/bench-reference.sh --reference "$ref" --device cuda --precision bf16 \
+    --config "$pkg/configs/models/cc12m_256x256.yaml" --batch-size "${MDM_BENCH_BATCH_256:-32}" --repeats 5 \
+    --sample-steps 250 --out "$OUT/s64s256" ${MDM_BENCH_ARGS:-}
+  PYTHON=python3 MDM_BENCH="$bench" scripts/bench-reference.sh --reference "$ref" --device cuda --precision bf16 \
+    --config "$pkg/configs/models/cc12m_64x64.yaml" --batch-size "${MDM_BENCH_BATCH_64:-64}" --repeats 5 \
+    --out "$OUT/s64" ${MDM_BENCH_ARGS:-}
 }
 
 for s in "${stages[@]}"; do

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(
   libyaml-cpp-dev libyaml-cpp0.7 libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libcli11-dev
-  nlohmann-json3-dev libgtest-dev libpng-dev libpng16-16 zlib1g-dev libsentencepiece-dev libsentencepiece0
+  nlohmann-json3-dev libgtest-dev libpng-dev libpng16-16 zlib1g-dev
 )
 rm -rf .device/debs .device/prefix
 mkdir -p .device/debs .device/prefix

@@ -353,7 +353,7 @@ void Trainer::save(TrainResult& result) {
   std::vector<std::pair<std::string, std::string>> files;  // a text model's tokenizer travels with it
   if (tokenizer_) {
     const auto ext = fs::path(tokenizer_->path()).extension().string() == ".vocab" ? ".vocab" : ".model";
-    files.emplace_back("tokenizer" + ext, tokenizer_->path());
+    files.emplace_back(std::string("tokenizer") + ext, tokenizer_->path());
   }
   result.last_checkpoint = save_training_checkpoint(run_dir_, config_, *model_, ema_->model(), *optimizer_, state_,
                                                     config_.train.keep_checkpoints, files);

@@ -65,7 +65,8 @@ const GoodCase kGood[] = {
      [](const Config& c) { EXPECT_EQ(c.model.unet.num_res_blocks, (std::vector<int64_t>{1, 3})); }},
     {"inner level", {"model.inner_config.num_heads=4"},
      [](const Config& c) { EXPECT_EQ(c.model.unet.inner().num_heads, 4); }},
-    {"bool", {"text.trainable=true"}, [](const Config& c) { EXPECT_TRUE(c.text.trainable); }},
+    // (a T5 trained with the model must be as wide as model.text_feature_dim: the second override sees to it)
+    {"bool", {"text.trainable=true", "text.t5.d_model=32"}, [](const Config& c) { EXPECT_TRUE(c.text.trainable); }},
     {"empty value = null = the default", {"train.batch_size="},
      [](const Config& c) { EXPECT_EQ(c.train.batch_size, 2048); }},
     {"string with commas and spaces", {"sample.negative_prompt=blurry, low quality"},

@@ -41,7 +41,7 @@ class TextEncoder {
 
  private:
   std::shared_ptr<const Tokenizer> tokenizer_;
-  T5Encoder t5_;
+  mutable T5Encoder t5_;  // forward is not const; encode is
   int64_t max_tokens_;
   bool trainable_;
 };

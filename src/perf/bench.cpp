@@ -1,0 +1,247 @@
+#include <mdm/models/build.h>
+#include <mdm/models/state_dict.h>
+#include <mdm/models/summary.h>
+#include <mdm/perf/bench.h>
+#include <mdm/perf/device.h>
+#include <mdm/train/progressive.h>
+#include <mdm/train/train_step.h>
+#include <mdm/util/compat.h>
+#include <mdm/util/error.h>
+#include <mdm/version.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "bench_internal.h"
+
+namespace mdm::perf {
+namespace detail {
+
+Conditioning synthetic_conditioning(const ModelConfig& model, int64_t batch, int64_t tokens, const torch::Device& device,
+                                    at::Generator& gen, bool unconditional) {
+  Conditioning c;
+  switch (model.conditioning) {
+    case ConditioningKind::Class:
+      c.labels = unconditional ? torch::full({batch}, model.num_classes, torch::kLong)
+                               : torch::randint(0, model.num_classes, {batch}, gen, torch::kLong);
+      c.labels = c.labels.to(device);
+      break;
+    case ConditioningKind::Text:
+      c.text = torch::randn({batch, tokens, model.text_feature_dim}, gen, torch::kFloat).to(device);  // [B, L, D]
+      c.text_mask = torch::ones({batch, tokens}, torch::dtype(torch::kFloat).device(device));       // [B, L]
+      break;
+    case ConditioningKind::None:
+      break;
+  }
+  return c;
+}
+
+}  // namespace detail
+
+namespace {
+
+torch::Device parse_device(const std::string& name) {
+  try {
+    torch::Device device(name);
+    if (device.is_cuda() && !torch::cuda::is_available()) {
+      throw Error(fmt::format("--device {}: no CUDA device is available{}", name,
+                              built_with_cuda() ? "" : " (this libmdm was built against a LibTorch without CUDA)"));
+    }
+    if (!device.is_cpu() && !device.is_cuda()) throw Error(fmt::format("--device {}: use cpu, cuda or cuda:N", name));
+    return device;
+  } catch (const c10::Error&) {
+    throw Error(fmt::format("--device {}: not a device name (cpu | cuda | cuda:N)", name));
+  }
+}
+
+std::string resolve_precision(const Config& config, const BenchOptions& o, const torch::Device& device) {
+  std::string p = o.precision.empty() ? (device.is_cuda() ? config.train.precision : "fp32") : o.precision;
+  if (p != "fp32" && p != "bf16") throw Error(fmt::format("--precision {}: use fp32 or bf16", p));
+  if (p == "bf16" && !device.is_cuda()) {
+    throw Error("--precision bf16 is CUDA autocast (as in training); on the CPU use --precision fp32");
+  }
+  return p;
+}
+
+// 4-D weights (convolutions) in channels-last memory format; Adam's moments and the EMA follow them.
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+}
+
+std::string machine_description() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return fmt::format("{}: {}, {} logical cores", host, device_name(torch::kCPU), std::thread::hardware_concurrency());
+}
+
+struct TrainingSetup {
+  std::shared_ptr<Denoiser> model, active;
+  std::unique_ptr<train::Ema> ema;
+  std::unique_ptr<train::Adam> adam;
+};
+
+TrainingSetup build_training(const Config& config, size_t levels, const torch::Device& device, bool channels_last) {
+  TrainingSetup s;
+  s.model = build_model(config.model);
+  s.model->to(device);
+  auto shadow = build_model(config.model);
+  shadow->to(device);
+  if (channels_last) {
+    to_channels_last(*s.model);
+    to_channels_last(*shadow);
+  }
+  s.ema = std::make_unique<train::Ema>(*s.model, shadow, config.train.ema_decay);
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& item : s.model->named_parameters(true)) params.emplace_back(item.key(), item.value());
+  s.adam = std::make_unique<train::Adam>(std::move(params), config.train.optimizer);
+  s.active = train::inner_model(s.model, levels);
+  return s;
+}
+
+// Runs one phase with a fresh peak-memory window; returns its timing and peak.
+Timing measure_phase(const std::function<void()>& fn, const torch::Device& device, const BenchOptions& o,
+                     int64_t& peak_bytes, bool& peak_reset) {
+  peak_reset = reset_peak_memory(device) && peak_reset;
+  auto timing = time_repeats(fn, device, o.warmup, o.repeats);
+  peak_bytes = peak_memory_bytes(device);
+  return timing;
+}
+
+}  // namespace
+
+BenchResult run_benchmark(const Config& config, const BenchOptions& o,
+                          const std::function<void(const std::string&)>& log) {
+  auto say = [&](const std::string& line) {
+    if (log) log(line);
+  };
+  if (o.threads < 0) throw Error(fmt::format("--threads {}: must be 0 (default) or positive", o.threads));
+  if (o.threads > 0) torch::set_num_threads(o.threads);
+  if (o.repeats < 1) throw Error(fmt::format("--repeats {}: must be at least 1", o.repeats));
+  if (o.warmup < 0) throw Error(fmt::format("--warmup {}: must not be negative", o.warmup));
+  const torch::Device device = parse_device(o.device);
+  const std::string precision = resolve_precision(config, o, device);
+  const bool autocast = precision == "bf16";
+  const auto& stages = config.train.stages;
+  if (stages.empty()) throw ConfigError(fmt::format("{}: train.stages is empty", config.source));
+  const int64_t stage = o.stage == 0 ? static_cast<int64_t>(stages.size()) : o.stage;
+  if (stage < 1 || stage > static_cast<int64_t>(stages.size())) {
+    throw Error(fmt::format("--stage {}: {} has {} training stage(s)", o.stage, config.source, stages.size()));
+  }
+  const TrainStage& st = stages[stage - 1];
+  const size_t levels = st.resolutions.size();
+  const int64_t batch = o.batch_size > 0 ? o.batch_size : (st.batch_size > 0 ? st.batch_size : config.train.batch_size);
+  const bool text = config.model.conditioning == ConditioningKind::Text;
+  const int64_t tokens = text ? (o.text_tokens > 0 ? o.text_tokens : config.text.max_tokens) : 0;
+  if (device.is_cuda()) configure_cuda_backend(o.cudnn_benchmark, o.tf32);
+
+  BenchResult r;
+  r.config = config.name;
+  r.config_file = config.source;
+  r.device = device.str();
+  r.device_name = device_name(device);
+  r.precision = precision;
+  r.batch_size = batch;
+  r.text_tokens = tokens;
+  r.threads = torch::get_num_threads();
+  r.channels_last = o.channels_last;
+  r.tf32 = device.is_cuda() && o.tf32;
+  r.libtorch_version = TORCH_VERSION;
+  r.libmdm_version = version();
+  r.machine = machine_description();
+  r.warmup = o.warmup;
+  r.repeats = o.repeats;
+  r.peak_tflops = o.peak_tflops;
+
+  torch::manual_seed(o.seed);
+  auto gen = at::detail::createCPUGenerator(o.seed);
+  say(fmt::format("building {} on {} ({}, batch {})", config.name, r.device, precision, batch));
+  TrainingSetup train = build_training(config, levels, device, o.channels_last);
+  r.parameters = count_parameters(*train.model);
+  MultiResDiffusion diffusion(config.model, config.diffusion);
+  r.levels.assign(diffusion.resolutions().begin(), diffusion.resolutions().begin() + static_cast<int64_t>(levels));
+
+  // Synthetic data: images in [−1, 1] at the stage's top resolution, its pyramid, one t and noise per level.
+  const int64_t top = r.levels.back();
+  auto images = torch::rand({batch, config.model.input_channels, top, top}, gen).mul(2).sub(1).to(device);
+  if (o.channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
+  const auto x0 = diffusion.pyramid(images, levels);
+  const NoisyBatch noisy = diffusion.add_noise(x0, diffusion.sample_t(batch, gen).to(device), gen);
+  const Conditioning cond = detail::synthetic_conditioning(config.model, batch, tokens, device, gen);
+  const auto t_net = (noisy.t - 1).to(torch::kFloat);
+
+  bool peak_reset = true;
+  say("forward");
+  train.model->eval();
+  r.forward = measure_phase(
+      [&] {
+        torch::NoGradGuard no_grad;
+        compat::CudaAutocast scope(autocast, torch::kBFloat16);
+        train.active->forward(noisy.z, t_net, cond);
+      },
+      device, o, r.forward_peak_bytes, peak_reset);
+
+  say("forward + backward");
+  train.model->train();
+  r.forward_backward = measure_phase(
+      [&] {
+        auto loss = train::training_loss(*train.active, diffusion, noisy, cond, levels, autocast);
+        loss.loss.backward();
+        train.adam->zero_grad();
+      },
+      device, o, r.forward_backward_peak_bytes, peak_reset);
+
+  if (o.step) {
+    say("training step");
+    const double lr = config.train.optimizer.lr;  // after warm-up
+    r.step = measure_phase(
+        [&] {
+          auto loss = train::training_loss(*train.active, diffusion, noisy, cond, levels, autocast);
+          loss.loss.backward();
+          train::optimizer_update(*train.adam, *train.ema, *train.model, lr, config.train.grad_clip,
+                                  /*loss_finite=*/true);
+        },
+        device, o, r.step_peak_bytes, peak_reset);
+    r.images_per_s = static_cast<double>(batch) / r.step.median;
+  }
+  r.peak_memory_bytes = std::max({r.forward_peak_bytes, r.forward_backward_peak_bytes, r.step_peak_bytes});
+  r.memory_note = device.is_cuda() ? "CUDA caching allocator: peak allocated bytes per phase"
+                  : peak_reset    ? "peak RSS of the process per phase (VmHWM, reset before each phase)"
+                                  : "peak RSS of the process since it started (the kernel refused a reset)";
+  r.forward_flops_per_image = forward_flops(train::inner_model_config(config.model, levels), tokens);
+  r.flops_per_image = 3 * r.forward_flops_per_image;
+  r.achieved_tflops = r.flops_per_image * r.images_per_s / 1e12;
+  if (device.is_cuda() && o.step) {
+    r.mfu = r.achieved_tflops / o.peak_tflops;
+    if (o.measure_matmul) {
+      say("bf16 matmul peak");
+      r.matmul_tflops = measure_bf16_matmul_tflops(device);
+      r.mfu_vs_matmul = r.achieved_tflops / *r.matmul_tflops;
+    }
+  }
+  r.notes.push_back("the step is the trainer's (train_step.h): forward, Eq. 3 loss, backward, clipping (one host read: "
+                    "the gradient norm), Adam, EMA; data loading and noise drawing are not timed");
+  if (levels < diffusion.resolutions().size()) {
+    r.notes.push_back(fmt::format("stage {} trains the {} lowest level(s); Adam and the EMA cover the whole model", stage,
+                                  levels));
+  }
+
+  if (o.sample && o.sample_steps > 0) {
+    train.model->eval();
+    train.adam->zero_grad();
+    const double guidance = o.guidance_scale.value_or(config.sample.guidance_scale);
+    detail::SamplingSetup setup{config, *train.active, diffusion, levels, device, autocast, guidance, tokens, o.seed};
+    r.sample_steps = o.sample_steps;
+    r.sampling = detail::measure_sampling(setup, o, r.sampler, log);
+  }
+  return r;
+}
+
+}  // namespace mdm::perf

@@ -1,0 +1,43 @@
+#include <mdm/text/t5_encoder.h>
+#include <mdm/util/error.h>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace mdm::text {
+
+T5EncoderImpl::T5EncoderImpl(const T5Config& config) : T5EncoderImpl(config, T5Init::kRandom) {}
+
+T5EncoderImpl::T5EncoderImpl(const T5Config& config, T5Init init) : config_(config) {
+  validate(config_);
+  shared = register_module("shared", T5Embedding(config_.vocab_size, config_.d_model));
+  encoder = register_module("encoder", T5Stack(config_));
+  if (init == T5Init::kRandom) reset_parameters();
+}
+
+void T5EncoderImpl::reset_parameters() {
+  shared->reset_parameters(1.0);
+  encoder->reset_parameters();
+}
+
+torch::Tensor T5EncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask) {
+  if (ids.dim() != 2 || ids.scalar_type() != torch::kLong) {
+    throw Error(fmt::format("T5Encoder: ids must be int64 [B, L], got {} {}", c10::toString(ids.scalar_type()),
+                            ids.sizes()));
+  }
+  if (mask.sizes() != ids.sizes()) {
+    throw Error(fmt::format("T5Encoder: mask {} does not match ids {}", mask.sizes(), ids.sizes()));
+  }
+  const auto device = shared->weight.device();
+  auto tokens = ids.to(device);
+  if (tokens.numel() > 0) {
+    const int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
+    if (lo < 0 || hi >= config_.vocab_size) {
+      throw Error(fmt::format("T5Encoder: token id {} is outside the vocabulary [0, {})", lo < 0 ? lo : hi,
+                              config_.vocab_size));
+    }
+  }
+  return encoder(shared(tokens), mask.to(device));  // [B, L, d_model]
+}
+
+}  // namespace mdm::text

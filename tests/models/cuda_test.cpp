@@ -1,0 +1,111 @@
+// The CUDA paths (run on the GPU machine by scripts/device-build.sh; skipped where there is no CUDA device):
+// the denoiser, the text encoder and a whole sampling chain give on the GPU what they give on the CPU.
+#include "../test_util.h"
+
+#include <mdm/models/build.h>
+#include <mdm/pipeline/pipeline.h>
+#include <mdm/text/t5_encoder.h>
+
+namespace mdm::test {
+namespace {
+
+#define MDM_REQUIRE_CUDA() \
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"
+
+// fp32 on both sides; TF32 off so that the GPU's matmuls round as the CPU's do.
+struct NoTf32 {
+  NoTf32() {
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
+};
+
+TEST(Cuda, DenoiserForwardMatchesCpu) {
+  MDM_REQUIRE_CUDA();
+  NoTf32 no_tf32;
+  Config c = load_config(config_file("tiny_s16s32.yaml"));
+  auto model = build_model(c.model);
+  randomize(*model, 3);
+  model->eval();
+  torch::manual_seed(1);
+  std::vector<torch::Tensor> z;
+  for (int64_t r : model->resolutions()) z.push_back(torch::randn({2, 3, r, r}));
+  auto t = torch::tensor({10.0f, 900.0f});
+  Conditioning cond;
+  cond.text = torch::randn({2, 7, c.model.text_feature_dim});
+  cond.text_mask = torch::ones({2, 7});
+  torch::NoGradGuard no_grad;
+  auto cpu = model->forward(z, t, cond);
+  model->to(torch::kCUDA);
+  std::vector<torch::Tensor> zc;
+  for (auto& x : z) zc.push_back(x.cuda());
+  Conditioning cc;
+  cc.text = cond.text.cuda();
+  cc.text_mask = cond.text_mask.cuda();
+  auto gpu = model->forward(zc, t.cuda(), cc);
+  ASSERT_EQ(cpu.size(), gpu.size());
+  for (size_t l = 0; l < cpu.size(); ++l) {
+    const double diff = (cpu[l] - gpu[l].cpu()).abs().max().item<double>();
+    EXPECT_LT(diff, 1e-3) << "level " << l;
+  }
+}
+
+TEST(Cuda, T5EncoderMatchesCpuInFp32AndBf16) {
+  MDM_REQUIRE_CUDA();
+  NoTf32 no_tf32;
+  text::T5Config tc;
+  tc.vocab_size = 64;
+  tc.d_model = 32;
+  tc.d_kv = 8;
+  tc.d_ff = 64;
+  tc.num_layers = 2;
+  tc.num_heads = 4;
+  torch::manual_seed(0);
+  text::T5Encoder t5(tc);
+  t5->eval();
+  auto ids = torch::randint(3, 64, {2, 9}, torch::kLong);
+  auto mask = torch::ones({2, 9});
+  mask[1].slice(0, 6) = 0;
+  torch::NoGradGuard no_grad;
+  auto cpu = t5->forward(ids, mask);
+  t5->to(torch::kCUDA);
+  auto gpu = t5->forward(ids.cuda(), mask.cuda()).cpu();
+  EXPECT_LT((cpu - gpu).abs().max().item<double>(), 1e-4);
+  t5->to(torch::kBFloat16);
+  auto bf16 = t5->forward(ids.cuda(), mask.cuda()).to(torch::kFloat).cpu();
+  EXPECT_LT((cpu - bf16).abs().max().item<double>(), 0.15);
+}
+
+TEST(Cuda, SamplingChainMatchesCpu) {
+  MDM_REQUIRE_CUDA();
+  NoTf32 no_tf32;
+  Config c = load_config(config_file("tiny_s16s32.yaml"));
+  c.model.conditioning = ConditioningKind::Class;
+  c.model.num_classes = 3;
+  fill_defaults(c);
+  auto cpu_model = build_model(c.model);
+  randomize(*cpu_model, 5);
+  auto gpu_model = build_model(c.model);
+  {
+    torch::NoGradGuard no_grad;
+    auto src = cpu_model->named_parameters(true);
+    for (auto& p : gpu_model->named_parameters(true)) p.value().copy_(src[p.key()]);
+  }
+  GenerateOptions g;
+  g.sampler = "ddim";
+  g.eta = 0.0;
+  g.steps = 8;
+  g.class_label = 1;
+  g.guidance_scale = 2.0;
+  g.threshold.kind = "clip";
+  g.num_images = 2;
+  g.batch_size = 2;
+  Pipeline cpu(c, cpu_model, torch::kCPU);
+  Pipeline gpu(c, gpu_model, torch::kCUDA);
+  auto a = cpu.generate(g), b = gpu.generate(g);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t l = 0; l < a.size(); ++l) EXPECT_LT((a[l] - b[l]).abs().max().item<double>(), 2e-3) << "level " << l;
+}
+
+}  // namespace
+}  // namespace mdm::test

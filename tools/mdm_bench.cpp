@@ -1,0 +1,55 @@
+// mdm-bench: forward, forward+backward and training-step time, images/s, peak memory, FLOPs and MFU, and
+// sampling latency of a config's model on a device (docs/benchmarks.md).
+#include <mdm/mdm.h>
+#include <mdm/perf/bench.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"mdm-bench: training and sampling speed of a config's model on a device"};
+  std::string config_path;
+  std::vector<std::string> overrides;
+  mdm::perf::BenchOptions opt;
+  bool json = false, no_step = false, no_sample = false, no_graphs = false;
+  double guidance = 0;
+  app.add_option("-c,--config", config_path, "run config (YAML; libmdm's or the reference's layout)")->required();
+  app.add_option("--set", overrides, "override a config key: --set train.batch_size=8 (repeatable)");
+  app.add_option("--batch-size", opt.batch_size, "images per step (default: the stage's batch)");
+  app.add_option("--precision", opt.precision, "fp32 | bf16 (CUDA autocast); default: train.precision on CUDA, fp32 on CPU");
+  app.add_option("--device", opt.device, "cpu | cuda | cuda:N")->capture_default_str();
+  app.add_option("--stage", opt.stage, "training stage whose levels are trained (1-based; default: the last)");
+  app.add_option("--warmup", opt.warmup, "untimed runs before each phase")->capture_default_str();
+  app.add_option("--repeats", opt.repeats, "timed runs per phase (median, min, max)")->capture_default_str();
+  app.add_option("--threads", opt.threads, "intra-op CPU threads (default: LibTorch's)");
+  app.add_option("--text-tokens", opt.text_tokens, "tokens of the synthetic text features (default: text.max_tokens)");
+  app.add_option("--sample-steps", opt.sample_steps, "network calls per sampling chain")->capture_default_str();
+  app.add_option("--sample-batches", opt.sample_batches, "batch sizes of the sampling latency")->capture_default_str();
+  app.add_option("--sample-repeats", opt.sample_repeats, "timed sampling chains per batch size")->capture_default_str();
+  app.add_flag("--no-step", no_step, "skip the training-step phase (forward and forward+backward only)");
+  app.add_flag("--no-sample", no_sample, "skip the sampling latency");
+  app.add_option("--guidance-scale", guidance, "classifier-free guidance while sampling (default: sample.guidance_scale)");
+  app.add_flag("--no-graphs", no_graphs, "on CUDA, skip sampling with CUDA graphs");
+  app.add_option("--peak-tflops", opt.peak_tflops, "the device's dense bf16 peak for MFU")->capture_default_str();
+  app.add_flag("--channels-last", opt.channels_last, "convolution weights and inputs in channels-last format");
+  app.add_flag("--tf32", opt.tf32, "on CUDA, TF32 for fp32 matmuls and convolutions");
+  app.add_option("--seed", opt.seed, "seed of the weights and synthetic inputs")->capture_default_str();
+  app.add_flag("--json", json, "print one JSON object instead of the table");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    opt.step = !no_step;
+    opt.sample = !no_sample;
+    opt.cuda_graphs = !no_graphs;
+    if (app.count("--guidance-scale") > 0) opt.guidance_scale = guidance;
+    const mdm::Config config = mdm::load_config(config_path, overrides);
+    auto log = [json](const std::string& line) {
+      if (!json) std::cerr << "mdm-bench: " << line << "\n";
+    };
+    const auto result = mdm::perf::run_benchmark(config, opt, log);
+    std::cout << (json ? mdm::perf::to_json(result) + "\n" : mdm::perf::format_table(result));
+  } catch (const std::exception& e) {
+    std::cerr << "mdm-bench: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
