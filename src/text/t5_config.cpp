@@ -40,7 +40,8 @@ class ConfigJson {
   int64_t positive_int(const char* key) const {
     if (!has(key)) fail(key, "is missing (a T5 config.json has it)");
     const json& v = root_[key];
-    if (!v.is_number_integer() || v.get<int64_t>() <= 0) fail(key, fmt::format("= {} is not a positive integer", v.dump()));
+    if (!v.is_number_integer() || v.get<int64_t>() <= 0)
+      fail(key, fmt::format("= {} is not a positive integer", v.dump()));
     return v.get<int64_t>();
   }
   int64_t positive_int(const char* key, int64_t fallback) const { return has(key) ? positive_int(key) : fallback; }
@@ -80,7 +81,8 @@ T5FeedForward parse_feed_forward_proj(const std::string& value) {
   if (ff.gated && act == "gelu") {
     ff.activation = T5Activation::kGeluTanh;
   } else if (!parse_activation(act, &ff.activation)) {
-    throw ConfigError(fmt::format("feed_forward_proj '{}' is not supported (libmdm's T5 supports {})", value, kSupported));
+    throw ConfigError(
+        fmt::format("feed_forward_proj '{}' is not supported (libmdm's T5 supports {})", value, kSupported));
   }
   return ff;
 }

@@ -22,20 +22,19 @@ void T5EncoderImpl::reset_parameters() {
 
 torch::Tensor T5EncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask) {
   if (ids.dim() != 2 || ids.scalar_type() != torch::kLong) {
-    throw Error(fmt::format("T5Encoder: ids must be int64 [B, L], got {} {}", c10::toString(ids.scalar_type()),
-                            ids.sizes()));
+    throw Error(
+        fmt::format("T5Encoder: ids must be int64 [B, L], got {} {}", c10::toString(ids.scalar_type()), ids.sizes()));
   }
   if (mask.sizes() != ids.sizes()) {
     throw Error(fmt::format("T5Encoder: mask {} does not match ids {}", mask.sizes(), ids.sizes()));
   }
   const auto device = shared->weight.device();
   auto tokens = ids.to(device);
-  if (tokens.numel() > 0) {
-    const int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
-    if (lo < 0 || hi >= config_.vocab_size) {
-      throw Error(fmt::format("T5Encoder: token id {} is outside the vocabulary [0, {})", lo < 0 ? lo : hi,
-                              config_.vocab_size));
-    }
+  // One host sync; the offending id is looked up only when there is one.
+  const auto outside = (tokens < 0) | (tokens >= config_.vocab_size);
+  if (outside.any().item<bool>()) {
+    throw Error(fmt::format("T5Encoder: token id {} is outside the vocabulary [0, {})",
+                            tokens.masked_select(outside)[0].item<int64_t>(), config_.vocab_size));
   }
   return encoder(shared(tokens), mask.to(device));  // [B, L, d_model]
 }

@@ -11,11 +11,16 @@ namespace {
 
 double lowest_value(torch::ScalarType dtype) {
   switch (dtype) {
-    case torch::kFloat: return std::numeric_limits<float>::lowest();
-    case torch::kDouble: return std::numeric_limits<double>::lowest();
-    case torch::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
-    case torch::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
-    default: throw Error(fmt::format("T5: parameters of dtype {} are not floating point", c10::toString(dtype)));
+    case torch::kFloat:
+      return std::numeric_limits<float>::lowest();
+    case torch::kDouble:
+      return std::numeric_limits<double>::lowest();
+    case torch::kHalf:
+      return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    case torch::kBFloat16:
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    default:
+      throw Error(fmt::format("T5: parameters of dtype {} are not floating point", c10::toString(dtype)));
   }
 }
 
@@ -99,9 +104,9 @@ T5AttentionImpl::T5AttentionImpl(const T5Config& c, bool has_relative_attention_
 
 torch::Tensor T5AttentionImpl::compute_bias(int64_t length) {
   TORCH_CHECK(!relative_attention_bias.is_empty(), "T5Attention: only block 0 holds the relative attention bias");
-  auto buckets = relative_position_buckets(length, config.relative_attention_num_buckets,
-                                           config.relative_attention_max_distance,
-                                           relative_attention_bias->weight.device());
+  auto buckets =
+      relative_position_buckets(length, config.relative_attention_num_buckets, config.relative_attention_max_distance,
+                                relative_attention_bias->weight.device());
   return relative_attention_bias(buckets).permute({2, 0, 1}).unsqueeze(0);  // [L, L, H] → [1, H, L, L]
 }
 
@@ -109,7 +114,7 @@ torch::Tensor T5AttentionImpl::forward(const torch::Tensor& x, const torch::Tens
   const int64_t batch = x.size(0), heads = config.num_heads, d_kv = config.d_kv;
   auto split = [&](const torch::Tensor& t) { return t.view({batch, -1, heads, d_kv}).transpose(1, 2); };
   auto query = split(q(x)), key = split(k(x)), value = split(v(x));  // [B, H, L, d_kv]
-  auto scores = torch::matmul(query, key.transpose(3, 2));          // [B, H, L, L], no 1/sqrt(d_kv)
+  auto scores = torch::matmul(query, key.transpose(3, 2));           // [B, H, L, L], no 1/sqrt(d_kv)
   scores += position_bias;
   auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
   auto out = torch::matmul(weights, value).transpose(1, 2).contiguous().view({batch, -1, heads * d_kv});
@@ -192,8 +197,8 @@ T5StackImpl::T5StackImpl(const T5Config& c) {
 torch::Tensor T5StackImpl::forward(const torch::Tensor& embeddings, const torch::Tensor& mask) {
   auto attention = blocks.front()->self_attention->SelfAttention;
   // [1, H, L, L] + [B, 1, 1, L] → [B, H, L, L], in the parameters' dtype as Hugging Face adds them.
-  auto position_bias = attention->compute_bias(embeddings.size(1)) +
-                       attention_mask_bias(mask, embeddings.scalar_type());
+  auto position_bias =
+      attention->compute_bias(embeddings.size(1)) + attention_mask_bias(mask, embeddings.scalar_type());
   auto x = embeddings;
   for (auto& block : blocks) x = block(x, position_bias);
   return final_layer_norm(x);

@@ -64,8 +64,8 @@ class HfTensorSource {
     }
     auto file = std::make_shared<io::SafeTensorsFile>(path.string());
     if (!file->contains(name)) {
-      throw CheckpointError(fmt::format("{}: has no tensor '{}' (the index {} puts it there)", path.string(), name,
-                                        listing_));
+      throw CheckpointError(
+          fmt::format("{}: has no tensor '{}' (the index {} puts it there)", path.string(), name, listing_));
     }
     return *open_.emplace(shard, std::move(file)).first->second;
   }
@@ -90,8 +90,8 @@ class HfTensorSource {
       const std::string file = shard.get<std::string>();
       // A shard is a file beside the index, never a path elsewhere.
       if (file.empty() || fs::path(file).filename().string() != file) {
-        throw CheckpointError(fmt::format("{}: weight_map['{}'] = '{}' is not a file name in the folder", path, name,
-                                          file));
+        throw CheckpointError(
+            fmt::format("{}: weight_map['{}'] = '{}' is not a file name in the folder", path, name, file));
       }
       where_[name] = file;
     }
@@ -116,7 +116,8 @@ bool is_encoder_tensor(const std::string& name) {
 
 T5Encoder load_t5_encoder(const std::string& folder, const T5LoadOptions& options) {
   const std::string config_path = (fs::path(folder) / "config.json").string();
-  if (!fs::exists(config_path)) throw ConfigError(fmt::format("{}: does not exist (a T5 folder needs it)", config_path));
+  if (!fs::exists(config_path))
+    throw ConfigError(fmt::format("{}: does not exist (a T5 folder needs it)", config_path));
   T5Encoder model(read_t5_config(config_path), T5Init::kUninitialized);
   HfTensorSource source(folder);
 

@@ -85,7 +85,8 @@ TEST(T5Config, T5SmallDefaultsToReluAndMaxDistance128) {
 
 TEST(T5Config, DenseActFnAndIsGatedActOverrideFeedForwardProj) {
   test::TempDir dir("config_override");
-  std::string text = replace(kT5Small, "\"vocab_size\"", R"("dense_act_fn": "gelu_new", "is_gated_act": true, "vocab_size")");
+  std::string text =
+      replace(kT5Small, "\"vocab_size\"", R"("dense_act_fn": "gelu_new", "is_gated_act": true, "vocab_size")");
   EXPECT_EQ(read_text(dir, text).feed_forward_proj, "gated-gelu");
   text = replace(kFlanT5Xl, "\"vocab_size\"", R"("dense_act_fn": "relu", "vocab_size")");
   EXPECT_EQ(read_text(dir, text).feed_forward_proj, "gated-relu");
@@ -131,7 +132,8 @@ TEST(T5Config, WrongTypesAndValuesNameTheKey) {
   EXPECT_NE(msg.find("key 'is_gated_act' = \"yes\" is not true or false"), std::string::npos) << msg;
   msg = error_of(dir, replace(kFlanT5Xl, "\"layer_norm_epsilon\": 1e-06", "\"layer_norm_epsilon\": \"small\""));
   EXPECT_NE(msg.find("key 'layer_norm_epsilon'"), std::string::npos) << msg;
-  msg = error_of(dir, replace(kFlanT5Xl, "\"relative_attention_num_buckets\": 32", "\"relative_attention_num_buckets\": 2"));
+  msg = error_of(dir,
+                 replace(kFlanT5Xl, "\"relative_attention_num_buckets\": 32", "\"relative_attention_num_buckets\": 2"));
   EXPECT_NE(msg.find("relative_attention_num_buckets = 2 must be at least 4"), std::string::npos) << msg;
 }
 

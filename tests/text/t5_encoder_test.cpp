@@ -17,8 +17,9 @@ std::string fixture_folder(const std::string& variant) { return test::fixture("t
 io::SafeTensorsFile fixture_io(const std::string& variant) {
   const std::string path = fixture_folder(variant) + "/io.safetensors";
   if (!fs::exists(path)) {
-    throw std::runtime_error(path + " is missing: run `python3 scripts/reference/make_t5_fixture.py tests/fixtures/t5` "
-                                    "where Hugging Face transformers is installed");
+    throw std::runtime_error(path +
+                             " is missing: run `python3 scripts/reference/make_t5_fixture.py tests/fixtures/t5` "
+                             "where Hugging Face transformers is installed");
   }
   return io::SafeTensorsFile(path);
 }
@@ -53,7 +54,8 @@ TEST_P(T5Parity, Fp32EqualsHuggingFace) {
 }
 
 // bf16 weights and activations (norm statistics and softmax in fp32, as Hugging Face) against HF's fp32
-// output. Measured on a NumPy-free torch port of modeling_t5.py: max abs ≤ 0.09, relative RMS ≤ 0.012.
+// output. Measured on this fixture (outputs of unit scale): max abs 0.032–0.042, relative RMS 0.0073–0.0084,
+// the same as Hugging Face's own model cast to bf16; the bounds leave a factor of ~2.4.
 TEST_P(T5Parity, Bf16IsCloseToHuggingFaceFp32) {
   const auto io = fixture_io(GetParam());
   T5LoadOptions options;
@@ -61,8 +63,8 @@ TEST_P(T5Parity, Bf16IsCloseToHuggingFaceFp32) {
   auto model = load_t5_encoder(fixture_folder(GetParam()), options);
   for (const std::string set : {"short", "long"}) {
     const auto d = compare(*model, io, set);
-    EXPECT_LT(d.relative_rms, 0.03) << GetParam() << " " << set;
-    EXPECT_LT(d.max_abs, 0.25) << GetParam() << " " << set;
+    EXPECT_LT(d.relative_rms, 0.02) << GetParam() << " " << set;
+    EXPECT_LT(d.max_abs, 0.1) << GetParam() << " " << set;
     std::cout << "[ T5 bf16 ] " << GetParam() << " " << set << ": max abs " << d.max_abs << ", relative rms "
               << d.relative_rms << "\n";
   }
@@ -89,7 +91,7 @@ TEST_P(T5Parity, ParameterNamesEqualTheSavedKeys) {
   EXPECT_EQ(ours, saved);
 }
 
-INSTANTIATE_TEST_SUITE_P(HuggingFaceFixture, T5Parity, ::testing::Values("gated", "relu", "sharded"),
+INSTANTIATE_TEST_SUITE_P(T5HuggingFace, T5Parity, ::testing::Values("gated", "relu", "sharded"),
                          [](const auto& info) { return info.param; });
 
 T5Encoder small_encoder() {
@@ -154,7 +156,8 @@ TEST(T5Encoder, BadInputsAreNamed) {
     model(ids, mask);
     ADD_FAILURE() << "no error for id 40 in a 40-token vocabulary";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("token id 40 is outside the vocabulary [0, 40)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("token id 40 is outside the vocabulary [0, 40)"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(model(ids.to(torch::kInt), mask), Error);
   EXPECT_THROW(model(ids, torch::ones({1, 3})), Error);

@@ -68,8 +68,9 @@ inline std::string t5_config_json(const text::T5Config& c) {
     << ",\n  \"relative_attention_max_distance\": " << c.relative_attention_max_distance
     << ",\n  \"layer_norm_epsilon\": " << c.layer_norm_epsilon << ",\n  \"feed_forward_proj\": \""
     << c.feed_forward_proj << "\",\n  \"dense_act_fn\": \""
-    << (ff.activation == text::T5Activation::kRelu ? "relu" : "gelu_new") << "\",\n  \"is_gated_act\": "
-    << (ff.gated ? "true" : "false") << ",\n  \"dropout_rate\": 0.1,\n  \"torch_dtype\": \"float32\"\n}\n";
+    << (ff.activation == text::T5Activation::kRelu ? "relu" : "gelu_new")
+    << "\",\n  \"is_gated_act\": " << (ff.gated ? "true" : "false")
+    << ",\n  \"dropout_rate\": 0.1,\n  \"torch_dtype\": \"float32\"\n}\n";
   return s.str();
 }
 
