@@ -8,6 +8,9 @@ find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
 find_package(PNG REQUIRED)   # PNG with text chunks (generation parameters)
+# SentencePiece is deliberately not linked: Debian's libsentencepiece.so bundles protobuf-lite and exports its
+# symbols, which interpose Debian LibTorch's libprotobuf.so (every program segfaults in protobuf's static
+# initialisers). libmdm reads .model files itself (src/text/) and trains by running `spm_train`.
 if(MDM_BUILD_TOOLS)
   find_package(CLI11 REQUIRED)
 endif()
