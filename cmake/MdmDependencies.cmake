@@ -25,6 +25,9 @@ if(NOT MDM_HAVE_OPENCV)
   message(STATUS "libmdm: without OpenCV (PNG decoding only, no loss curve)")
 endif()
 find_package(PNG REQUIRED)   # PNG with text chunks (generation parameters)
+# SentencePiece is deliberately not linked: Debian's libsentencepiece.so bundles protobuf-lite and exports its
+# symbols, which interpose Debian LibTorch's libprotobuf.so (every program segfaults in protobuf's static
+# initialisers). libmdm reads .model files itself (src/text/) and trains by running `spm_train`.
 if(MDM_BUILD_TOOLS)
   find_package(CLI11 REQUIRED)
 endif()

@@ -56,11 +56,20 @@ class WireReader {
   }
   void skip() {
     switch (wire_type_) {
-      case kVarint: varint(); break;
-      case kFixed64: take(8); break;
-      case kLengthDelimited: take(static_cast<size_t>(varint())); break;
-      case kFixed32: take(4); break;
-      default: throw Malformed{fmt::format("field {} has the unknown wire type {}", field_, wire_type_)};
+      case kVarint:
+        varint();
+        break;
+      case kFixed64:
+        take(8);
+        break;
+      case kLengthDelimited:
+        take(static_cast<size_t>(varint()));
+        break;
+      case kFixed32:
+        take(4);
+        break;
+      default:
+        throw Malformed{fmt::format("field {} has the unknown wire type {}", field_, wire_type_)};
     }
   }
 
@@ -98,15 +107,20 @@ SentencePieceEntry parse_piece(std::string_view bytes) {
   WireReader r(bytes);
   while (r.next()) {
     switch (r.field()) {
-      case 1: entry.piece = std::string(r.as_bytes()); break;
-      case 2: entry.score = r.as_float(); break;
+      case 1:
+        entry.piece = std::string(r.as_bytes());
+        break;
+      case 2:
+        entry.score = r.as_float();
+        break;
       case 3: {
         const int32_t type = r.as_int32();
         if (type < 1 || type > 6) throw Malformed{fmt::format("piece type {} is not one of 1..6", type)};
         entry.type = static_cast<PieceType>(type);
         break;
       }
-      default: r.skip();
+      default:
+        r.skip();
     }
   }
   return entry;
@@ -122,13 +136,26 @@ void parse_trainer_spec(std::string_view bytes, SentencePieceModel& model) {
         model.algorithm = static_cast<SentencePieceAlgorithm>(type);
         break;
       }
-      case 24: model.treat_whitespace_as_suffix = r.as_bool(); break;
-      case 35: model.byte_fallback = r.as_bool(); break;
-      case 44: model.unk_surface = std::string(r.as_bytes()); break;
-      case 45: model.unk_piece = std::string(r.as_bytes()); break;
-      case 47: model.eos_piece = std::string(r.as_bytes()); break;
-      case 48: model.pad_piece = std::string(r.as_bytes()); break;
-      default: r.skip();
+      case 24:
+        model.treat_whitespace_as_suffix = r.as_bool();
+        break;
+      case 35:
+        model.byte_fallback = r.as_bool();
+        break;
+      case 44:
+        model.unk_surface = std::string(r.as_bytes());
+        break;
+      case 45:
+        model.unk_piece = std::string(r.as_bytes());
+        break;
+      case 47:
+        model.eos_piece = std::string(r.as_bytes());
+        break;
+      case 48:
+        model.pad_piece = std::string(r.as_bytes());
+        break;
+      default:
+        r.skip();
     }
   }
 }
@@ -138,12 +165,23 @@ NormalizerSpec parse_normalizer_spec(std::string_view bytes) {
   WireReader r(bytes);
   while (r.next()) {
     switch (r.field()) {
-      case 1: spec.name = std::string(r.as_bytes()); break;
-      case 2: spec.precompiled_charsmap = std::string(r.as_bytes()); break;
-      case 3: spec.add_dummy_prefix = r.as_bool(); break;
-      case 4: spec.remove_extra_whitespaces = r.as_bool(); break;
-      case 5: spec.escape_whitespaces = r.as_bool(); break;
-      default: r.skip();
+      case 1:
+        spec.name = std::string(r.as_bytes());
+        break;
+      case 2:
+        spec.precompiled_charsmap = std::string(r.as_bytes());
+        break;
+      case 3:
+        spec.add_dummy_prefix = r.as_bool();
+        break;
+      case 4:
+        spec.remove_extra_whitespaces = r.as_bool();
+        break;
+      case 5:
+        spec.escape_whitespaces = r.as_bool();
+        break;
+      default:
+        r.skip();
     }
   }
   return spec;
@@ -157,15 +195,22 @@ SentencePieceModel parse_sentencepiece_model(const std::string& bytes, const std
     WireReader r(bytes);
     while (r.next()) {
       switch (r.field()) {
-        case 1: model.pieces.push_back(parse_piece(r.as_bytes())); break;
-        case 2: parse_trainer_spec(r.as_bytes(), model); break;
-        case 3: model.normalizer = parse_normalizer_spec(r.as_bytes()); break;
+        case 1:
+          model.pieces.push_back(parse_piece(r.as_bytes()));
+          break;
+        case 2:
+          parse_trainer_spec(r.as_bytes(), model);
+          break;
+        case 3:
+          model.normalizer = parse_normalizer_spec(r.as_bytes());
+          break;
         case 5: {
           NormalizerSpec spec = parse_normalizer_spec(r.as_bytes());
           if (!spec.precompiled_charsmap.empty()) model.denormalizer = std::move(spec);
           break;
         }
-        default: r.skip();
+        default:
+          r.skip();
       }
     }
   } catch (const Malformed& e) {

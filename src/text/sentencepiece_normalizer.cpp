@@ -6,39 +6,17 @@
 
 #include <cstring>
 
+#include "utf8.h"
+
 namespace mdm::text::detail {
 
 namespace {
-
-constexpr std::string_view kSpaceMark = "\xE2\x96\x81";        // "▁"
-constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD, for a malformed UTF-8 byte
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-bool is_trail(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-bool valid_codepoint(uint32_t c) { return c < 0xD800 || (c >= 0xE000 && c <= 0x10FFFF); }
-
 }  // namespace
-
-std::pair<size_t, bool> decode_utf8(std::string_view s) {
-  const auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(s[i])); };
-  if (s.empty()) return {0, false};
-  if (b(0) < 0x80) return {1, true};
-  if (s.size() >= 2 && (b(0) & 0xE0) == 0xC0) {
-    const uint32_t c = ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
-    if (is_trail(s[1]) && c >= 0x80 && valid_codepoint(c)) return {2, true};
-  } else if (s.size() >= 3 && (b(0) & 0xF0) == 0xE0) {
-    const uint32_t c = ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
-    if (is_trail(s[1]) && is_trail(s[2]) && c >= 0x800 && valid_codepoint(c)) return {3, true};
-  } else if (s.size() >= 4 && (b(0) & 0xF8) == 0xF0) {
-    const uint32_t c = ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
-    if (is_trail(s[1]) && is_trail(s[2]) && is_trail(s[3]) && c >= 0x10000 && valid_codepoint(c)) return {4, true};
-  }
-  return {1, false};
-}
 
 SentencePieceNormalizer::SentencePieceNormalizer(const NormalizerSpec& spec, bool treat_whitespace_as_suffix,
                                                  const PieceTrie* user_defined, const std::string& path)

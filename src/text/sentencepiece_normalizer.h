@@ -36,7 +36,4 @@ class SentencePieceNormalizer {
   std::string replacements_;     // NUL-terminated replacement strings, indexed by a unit's value
 };
 
-// Length of the UTF-8 character at the start of `text` (SentencePiece's DecodeUTF8), and whether it is valid.
-std::pair<size_t, bool> decode_utf8(std::string_view text);
-
 }  // namespace mdm::text::detail

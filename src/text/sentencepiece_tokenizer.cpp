@@ -1,6 +1,6 @@
 // A SentencePiece model as a Tokenizer; see sentencepiece_tokenizer.h. The rules follow SentencePiece 0.1.97
 // (unigram_model.cc EncodeOptimized, bpe_model.cc, sentencepiece_processor.cc), checked against spm_encode by
-// tests/text/sentencepiece_test.cpp.
+// tests/text/sentencepiece_test.cpp and sentencepiece_variants_test.cpp.
 #include "sentencepiece_tokenizer.h"
 
 #include <fmt/format.h>
@@ -11,18 +11,18 @@
 #include <queue>
 
 #include "tokenizer_file.h"
+#include "utf8.h"
 
 namespace mdm::text {
 
 namespace {
 
+using detail::kSpaceMark;
+using detail::one_char_length;
 using detail::PieceType;
+using detail::replace_space_marks;
 
-constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // "▁"
-constexpr float kUnknownPenalty = 10.0F;                 // unigram: an unknown costs min score − 10
-
-// Bytes of the UTF-8 character starting with `c` (SentencePiece's OneCharLen, by the lead byte alone).
-size_t one_char_length(char c) { return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[static_cast<unsigned char>(c) >> 4]; }
+constexpr float kUnknownPenalty = 10.0F;  // unigram: an unknown costs min score − 10
 
 // <0xXX> → XX, or -1.
 int piece_to_byte(std::string_view piece) {
@@ -34,19 +34,6 @@ int piece_to_byte(std::string_view piece) {
     value = value * 16 + digit;
   }
   return value;
-}
-
-std::string replace_space_marks(std::string_view piece) {
-  std::string out;
-  for (size_t i = 0; i < piece.size();) {
-    if (piece.compare(i, kSpaceMark.size(), kSpaceMark) == 0) {
-      out += ' ';
-      i += kSpaceMark.size();
-    } else {
-      out += piece[i++];
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -85,8 +72,8 @@ void SentencePieceTokenizer::index_pieces() {
     const auto& entry = model_.pieces[i];
     const auto id = static_cast<int32_t>(i);
     if (entry.piece.empty()) throw fail(fmt::format("piece {} is empty", i));
-    const bool normal = entry.type == PieceType::kNormal || entry.type == PieceType::kUserDefined ||
-                        entry.type == PieceType::kUnused;
+    const bool normal =
+        entry.type == PieceType::kNormal || entry.type == PieceType::kUserDefined || entry.type == PieceType::kUnused;
     const bool repeated = normal ? pieces_.find(entry.piece) >= 0 : reserved_.count(entry.piece) > 0;
     if (repeated) throw fail(fmt::format("piece \"{}\" is defined twice", entry.piece));
     if (normal) {
@@ -250,8 +237,8 @@ std::vector<SentencePieceTokenizer::Segment> SentencePieceTokenizer::segment_bpe
 
 // Word models: a word starts at the text's start and at every "▁" (SentencePiece's SplitIntoWords, which the
 // word model calls without the suffix option); char models: characters (user-defined pieces whole).
-std::vector<SentencePieceTokenizer::Segment> SentencePieceTokenizer::segment_words_or_chars(
-    std::string_view normalized, bool words) const {
+std::vector<SentencePieceTokenizer::Segment> SentencePieceTokenizer::segment_words_or_chars(std::string_view normalized,
+                                                                                            bool words) const {
   std::vector<Segment> out;
   const size_t size = normalized.size();
   if (words) {
@@ -280,10 +267,18 @@ std::vector<int64_t> SentencePieceTokenizer::encode(const std::string& text) con
   if (normalized.empty()) return {};
   std::vector<Segment> segments;
   switch (model_.algorithm) {
-    case detail::SentencePieceAlgorithm::kUnigram: segments = segment_unigram(normalized); break;
-    case detail::SentencePieceAlgorithm::kBpe: segments = segment_bpe(normalized); break;
-    case detail::SentencePieceAlgorithm::kWord: segments = segment_words_or_chars(normalized, true); break;
-    case detail::SentencePieceAlgorithm::kChar: segments = segment_words_or_chars(normalized, false); break;
+    case detail::SentencePieceAlgorithm::kUnigram:
+      segments = segment_unigram(normalized);
+      break;
+    case detail::SentencePieceAlgorithm::kBpe:
+      segments = segment_bpe(normalized);
+      break;
+    case detail::SentencePieceAlgorithm::kWord:
+      segments = segment_words_or_chars(normalized, true);
+      break;
+    case detail::SentencePieceAlgorithm::kChar:
+      segments = segment_words_or_chars(normalized, false);
+      break;
   }
   std::vector<int64_t> ids;
   ids.reserve(segments.size());
@@ -306,7 +301,7 @@ std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids) cons
   const auto flush_bytes = [&] {
     for (std::string_view rest = pending_bytes; !rest.empty();) {
       const auto [length, valid] = detail::decode_utf8(rest);
-      text += valid ? rest.substr(0, length) : std::string_view("\xEF\xBF\xBD");
+      text += valid ? rest.substr(0, length) : detail::kReplacementChar;
       rest.remove_prefix(valid ? length : 1);
     }
     pending_bytes.clear();

@@ -47,8 +47,8 @@ class SentencePieceTokenizer : public Tokenizer {
 
   std::string path_;
   detail::SentencePieceModel model_;
-  detail::PieceTrie pieces_;                                // normal, user-defined and unused pieces
-  detail::PieceTrie user_defined_;                          // never normalised, never split
+  detail::PieceTrie pieces_;                           // normal, user-defined and unused pieces
+  detail::PieceTrie user_defined_;                     // never normalised, never split
   std::unordered_map<std::string, int32_t> reserved_;  // control, unknown and byte pieces
   std::unique_ptr<detail::SentencePieceNormalizer> normalizer_;
   std::unique_ptr<detail::SentencePieceNormalizer> denormalizer_;

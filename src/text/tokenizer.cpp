@@ -42,9 +42,7 @@ std::string read_tokenizer_file(const std::string& path) {
 
 }  // namespace detail
 
-int64_t Tokenizer::count_tokens(const std::string& text) const {
-  return static_cast<int64_t>(encode(text).size()) + 1;
-}
+int64_t Tokenizer::count_tokens(const std::string& text) const { return static_cast<int64_t>(encode(text).size()) + 1; }
 
 TokenBatch Tokenizer::encode_batch(const std::vector<std::string>& prompts, int64_t max_tokens,
                                    Overflow overflow) const {
@@ -89,8 +87,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   const std::string extension = std::filesystem::path(path).extension().string();
   if (extension == ".model") return std::make_unique<SentencePieceTokenizer>(path);
   if (extension == ".vocab") return std::make_unique<VocabTokenizer>(path);
-  throw Error(fmt::format("tokenizer {}: unknown file type \"{}\" (expected a SentencePiece .model or a .vocab)",
-                          path, extension));
+  throw Error(fmt::format("tokenizer {}: unknown file type \"{}\" (expected a SentencePiece .model or a .vocab)", path,
+                          extension));
 }
 
 }  // namespace mdm::text

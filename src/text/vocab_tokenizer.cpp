@@ -12,36 +12,14 @@
 #include <unordered_map>
 
 #include "tokenizer_file.h"
+#include "utf8.h"
 
 namespace mdm::text {
 
 namespace {
 
-constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // "▁" (U+2581), SentencePiece's space
-constexpr double kUnknownPenalty = 10.0;                 // SentencePiece's kUnkPenalty
+constexpr double kUnknownPenalty = 10.0;  // SentencePiece's kUnkPenalty
 constexpr int32_t kUnknownEdge = -1;
-
-std::string replace_space_marks(std::string_view piece) {
-  std::string out;
-  out.reserve(piece.size());
-  for (size_t i = 0; i < piece.size();) {
-    if (piece.compare(i, kSpaceMark.size(), kSpaceMark) == 0) {
-      out += ' ';
-      i += kSpaceMark.size();
-    } else {
-      out += piece[i++];
-    }
-  }
-  return out;
-}
-
-// Bytes of the UTF-8 character that starts with `lead` (1 for a stray continuation or invalid byte).
-size_t utf8_length(unsigned char lead) {
-  if (lead >= 0xF0 && lead < 0xF8) return 4;
-  if (lead >= 0xE0) return lead < 0xF0 ? 3 : 1;
-  if (lead >= 0xC0) return 2;
-  return 1;
-}
 
 // The logprob of a `piece<TAB>logprob` line (its second field); NaN when it is not a finite number.
 double parse_logprob(std::string_view field) {
@@ -56,9 +34,7 @@ double parse_logprob(std::string_view field) {
 
 }  // namespace
 
-VocabTokenizer::VocabTokenizer(const std::string& path) : path_(path) {
-  parse(detail::read_tokenizer_file(path));
-}
+VocabTokenizer::VocabTokenizer(const std::string& path) : path_(path) { parse(detail::read_tokenizer_file(path)); }
 
 void VocabTokenizer::parse(const std::string& bytes) {
   std::unordered_map<std::string, int64_t> line_of_surface;
@@ -81,7 +57,7 @@ void VocabTokenizer::parse(const std::string& bytes) {
       throw Error(fmt::format("{}: the log-probability \"{}\" is not a finite number", where(), text.substr(tab + 1)));
     }
     const auto id = static_cast<int32_t>(surfaces_.size());
-    std::string surface = replace_space_marks(piece);
+    std::string surface = detail::replace_space_marks(piece);
     const auto [previous, inserted] = line_of_surface.emplace(surface, line);
     if (!inserted) {
       throw Error(fmt::format("{}: the piece \"{}\" repeats line {}", where(), piece, previous->second));
@@ -124,7 +100,7 @@ std::vector<int64_t> VocabTokenizer::encode(const std::string& text) const {
   };
   for (size_t i = 0; i < n; ++i) {
     if (std::isinf(best[i])) continue;  // inside a character no segmentation reaches
-    const size_t char_end = std::min(n, i + utf8_length(static_cast<unsigned char>(input[i])));
+    const size_t char_end = std::min(n, i + detail::one_char_length(input[i]));
     bool one_char_piece = false;
     trie_.for_each_prefix(input, i, [&](size_t end, int32_t piece) {
       relax(i, end, piece, costs_[static_cast<size_t>(piece)]);

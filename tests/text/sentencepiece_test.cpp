@@ -114,9 +114,9 @@ TEST_F(SentencePieceTest, MaxSentencesTrainsOnASubset) {
 TEST_F(SentencePieceTest, UnigramVocabFileSegmentsLikeTheModel) {
   const auto from_model = load_tokenizer(model());
   const auto from_vocab = load_tokenizer(*dir_ / "captions.vocab");
-  for (const std::string text : {"a photo of a cat on the grass", "the old tower in the snow!",
-                                 "a drawing of two bicycles at night, 10 pm", "a slice of 🍕 near the sea?",
-                                 "an old car with 2 friends (black and white)", "a close-up of a crème brûlée"}) {
+  for (const std::string text :
+       {"a photo of a cat on the grass", "the old tower in the snow!", "a drawing of two bicycles at night, 10 pm",
+        "a slice of 🍕 near the sea?", "an old car with 2 friends (black and white)", "a close-up of a crème brûlée"}) {
     EXPECT_EQ(from_vocab->encode(text), from_model->encode(text)) << "text \"" << text << "\"";
   }
 }

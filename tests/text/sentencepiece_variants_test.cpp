@@ -29,9 +29,9 @@ const std::vector<Variant> kVariants = {
      {"--vocab_size=200", "--normalization_rule_name=identity", "--remove_extra_whitespaces=false",
       "--add_dummy_prefix=false"}},
     {"unigram_no_prefix", {"--vocab_size=200", "--add_dummy_prefix=false"}},
-    {"bpe_user_bytes", {"--vocab_size=400", "--model_type=bpe", "--user_defined_symbols=<sep>,Zürich",
-                        "--byte_fallback=true"}},
-    {"word", {"--vocab_size=200", "--model_type=word"}},
+    {"bpe_user_bytes",
+     {"--vocab_size=400", "--model_type=bpe", "--user_defined_symbols=<sep>,Zürich", "--byte_fallback=true"}},
+    {"word", {"--vocab_size=100", "--model_type=word"}},
     {"char", {"--vocab_size=60", "--model_type=char", "--hard_vocab_limit=false"}},
 };
 
@@ -47,9 +47,14 @@ TEST(SentencePieceVariantsTest, EncodeAndDecodeEqualSpmTools) {
   for (const auto& variant : kVariants) {
     SCOPED_TRACE(variant.name);
     const std::string prefix = dir / variant.name;
-    std::vector<std::string> args = {"--input=" + (dir / "corpus.txt"), "--model_prefix=" + prefix,
-                                     "--pad_id=0", "--eos_id=1", "--unk_id=2", "--bos_id=-1",
-                                     "--character_coverage=1.0", "--minloglevel=2"};
+    std::vector<std::string> args = {"--input=" + (dir / "corpus.txt"),
+                                     "--model_prefix=" + prefix,
+                                     "--pad_id=0",
+                                     "--eos_id=1",
+                                     "--unk_id=2",
+                                     "--bos_id=-1",
+                                     "--character_coverage=1.0",
+                                     "--minloglevel=2"};
     args.insert(args.end(), variant.flags.begin(), variant.flags.end());
     test::run_spm_tool(dir, "spm_train", args);
     const auto tokenizer = load_tokenizer(prefix + ".model");

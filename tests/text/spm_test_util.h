@@ -19,22 +19,27 @@ namespace mdm::text::test {
 // 600 caption-like lines with punctuation, digits, accents and emoji (fixed seed; raw mt19937 draws, which are
 // the same with every standard library).
 inline std::vector<std::string> captions() {
-  const std::vector<std::string> starts = {"a photo of", "a drawing of", "an image of", "a close-up of", "the",
-                                           "a painting of", "a sketch of", "an old photograph of", "a 3d render of"};
-  const std::vector<std::string> adjectives = {"red",    "blue",  "small",   "large",   "smiling", "naïve",  "old",
-                                               "modern", "happy", "wooden",  "golden",  "shiny",   "broken", "tiny",
-                                               "green",  "dark",  "bright",  "fluffy",  "striped", "frozen", "café-style",
-                                               "purple", "noisy", "elegant", "crooked", "sleepy",  "hungry", "quiet"};
+  const std::vector<std::string> starts = {"a photo of",    "a drawing of",  "an image of", "a close-up of",
+                                           "the",           "a painting of", "a sketch of", "an old photograph of",
+                                           "a 3d render of"};
+  const std::vector<std::string> adjectives = {
+      "red",        "blue",   "small",  "large",   "smiling", "naïve",  "old",    "modern", "happy",   "wooden",
+      "golden",     "shiny",  "broken", "tiny",    "green",   "dark",   "bright", "fluffy", "striped", "frozen",
+      "café-style", "purple", "noisy",  "elegant", "crooked", "sleepy", "hungry", "quiet"};
   const std::vector<std::string> nouns = {
-      "cat",     "dog",      "fox",        "bird",     "table",   "crème brûlée", "cow",      "😀 face", "🍕 slice",
-      "mountain", "bicycle", "car",        "teapot",   "tower",   "river",        "forest",   "city",    "window",
-      "garden",  "lighthouse", "sailboat", "umbrella", "guitar",  "piano",        "rocket",   "castle",  "bridge",
-      "penguin", "elephant", "giraffe",    "dragon",   "robot",   "sandwich",     "cupcake",  "violin",  "jellyfish",
-      "keyboard", "telescope", "waterfall", "volcano", "snowman", "butterfly",    "🎉 party", "octopus", "skyscraper"};
-  const std::vector<std::string> ends = {"on the grass",   "in the snow!", "at night, 10 pm",   "near the sea?",
-                                         "with 2 friends", "in 1999",      "(black and white)", "under a rainbow",
-                                         "at sunrise",     "on Mars",      "in Zürich",         "by Monet",
-                                         "- 4k, detailed", "",             "at 3:45 am",        "for $20"};
+      "cat",      "dog",        "fox",       "bird",     "table",   "crème brûlée", "cow",     "😀 face",  "🍕 slice",
+      "mountain", "bicycle",    "car",       "teapot",   "tower",   "river",        "forest",  "city",    "window",
+      "garden",   "lighthouse", "sailboat",  "umbrella", "guitar",  "piano",        "rocket",  "castle",  "bridge",
+      "penguin",  "elephant",   "giraffe",   "dragon",   "robot",   "sandwich",     "cupcake", "violin",  "jellyfish",
+      "keyboard", "telescope",  "waterfall", "volcano",  "snowman", "butterfly",    "🎉 party", "octopus", "skyscraper"};
+  const std::vector<std::string> ends = {"on the grass",      "in the snow!",
+                                         "at night, 10 pm",   "near the sea?",
+                                         "with 2 friends",    "in 1999",
+                                         "(black and white)", "under a rainbow",
+                                         "at sunrise",        "on Mars",
+                                         "in Zürich",         "by Monet",
+                                         "- 4k, detailed",    "",
+                                         "at 3:45 am",        "for $20"};
   std::mt19937 rng(2024);
   const auto pick = [&](const std::vector<std::string>& words) { return words[rng() % words.size()]; };
   std::vector<std::string> lines;

@@ -76,8 +76,7 @@ TEST_F(EncodeBatchTest, TruncateKeepsTheFirstTokensAndEos) {
 }
 
 TEST_F(EncodeBatchTest, OverflowErrorNamesPromptCountAndLimit) {
-  const std::string message =
-      error_of([&] { tokenizer->encode_batch({"b", "a b a b a"}, 5, Overflow::kError); });
+  const std::string message = error_of([&] { tokenizer->encode_batch({"b", "a b a b a"}, 5, Overflow::kError); });
   EXPECT_NE(message.find("\"a b a b a\""), std::string::npos) << message;
   EXPECT_NE(message.find("6 tokens"), std::string::npos) << message;
   EXPECT_NE(message.find("limit of 5"), std::string::npos) << message;
@@ -92,8 +91,7 @@ TEST_F(EncodeBatchTest, OverflowErrorNamesPromptCountAndLimit) {
 }
 
 TEST_F(EncodeBatchTest, BadArguments) {
-  EXPECT_NE(error_of([&] { tokenizer->encode_batch({}, 8, Overflow::kError); }).find("no prompts"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { tokenizer->encode_batch({}, 8, Overflow::kError); }).find("no prompts"), std::string::npos);
   EXPECT_NE(error_of([&] { tokenizer->encode_batch({"a"}, 0, Overflow::kTruncate); }).find("max_tokens"),
             std::string::npos);
 }

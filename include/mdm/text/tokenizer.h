@@ -30,8 +30,8 @@ class Tokenizer {
   // Control ids (pad, eos) decode to nothing; an id outside [0, vocab_size()) is an mdm::Error.
   virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
   virtual int64_t vocab_size() const = 0;
-  virtual int64_t pad_id() const = 0;  // T5: 0
-  virtual int64_t eos_id() const = 0;  // T5: 1
+  virtual int64_t pad_id() const = 0;           // T5: 0
+  virtual int64_t eos_id() const = 0;           // T5: 1
   virtual const std::string& path() const = 0;  // the file it was loaded from
 
   // Token count of a prompt with eos appended (for filtering captions).
@@ -43,9 +43,10 @@ class Tokenizer {
 };
 
 // By the file's extension:
-//  * *.model: a SentencePiece model (the spiece.model of every Hugging Face T5 checkpoint); encoding is
-//    SentencePiece's own (its normaliser, dummy "▁" prefix, unknown characters → <unk>). The model must
-//    define <pad> and </s> (T5's do: 0 and 1).
+//  * *.model: a SentencePiece model (the spiece.model of every Hugging Face T5 checkpoint); encoded with
+//    SentencePiece's rules (its normaliser, dummy "▁" prefix, unigram / BPE / word / char segmentation, unknown
+//    characters → <unk>), read by libmdm itself: the ids equal `spm_encode`'s. The model must define the
+//    control pieces <pad> and </s> (T5's do: 0 and 1).
 //  * *.vocab: the reference's text vocabulary (`piece<TAB>logprob` per line, id = line number, "▁" = space)
 //    segmented by maximum likelihood (Viterbi over the pieces' log-probabilities, as the reference's
 //    training reader) of " " + text; see docs/text.md for how it differs from the reference.
