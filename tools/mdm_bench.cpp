@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "run config (YAML; libmdm's or the reference's layout)")->required();
   app.add_option("--set", overrides, "override a config key: --set train.batch_size=8 (repeatable)");
   app.add_option("--batch-size", opt.batch_size, "images per step (default: the stage's batch)");
-  app.add_option("--precision", opt.precision, "fp32 | bf16 (CUDA autocast); default: train.precision on CUDA, fp32 on CPU");
+  app.add_option("--precision", opt.precision,
+                 "fp32 | bf16 (CUDA autocast); default: train.precision on CUDA, fp32 on CPU");
   app.add_option("--device", opt.device, "cpu | cuda | cuda:N")->capture_default_str();
   app.add_option("--stage", opt.stage, "training stage whose levels are trained (1-based; default: the last)");
   app.add_option("--warmup", opt.warmup, "untimed runs before each phase")->capture_default_str();
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
   app.add_option("--sample-repeats", opt.sample_repeats, "timed sampling chains per batch size")->capture_default_str();
   app.add_flag("--no-step", no_step, "skip the training-step phase (forward and forward+backward only)");
   app.add_flag("--no-sample", no_sample, "skip the sampling latency");
-  app.add_option("--guidance-scale", guidance, "classifier-free guidance while sampling (default: sample.guidance_scale)");
+  app.add_option("--guidance-scale", guidance,
+                 "classifier-free guidance while sampling (default: sample.guidance_scale)");
   app.add_flag("--no-graphs", no_graphs, "on CUDA, skip sampling with CUDA graphs");
   app.add_option("--peak-tflops", opt.peak_tflops, "the device's dense bf16 peak for MFU")->capture_default_str();
   app.add_flag("--channels-last", opt.channels_last, "convolution weights and inputs in channels-last format");

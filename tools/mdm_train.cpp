@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
                  "distributed runs: seconds to wait for the store, the other ranks and every collective before "
                  "stopping with an error that names the rank at fault (rank 0's sampling must fit in it)")
       ->check(CLI::PositiveNumber);
+  double bucket_mb = 25;
+  app.add_option("--bucket-mb", bucket_mb,
+                 "distributed runs: size of the gradient buckets all-reduced during backward (the first is 1 MB)")
+      ->check(CLI::PositiveNumber);
   app.add_flag("--per-sample-draws", opt.per_sample_draws,
                "draw t, noise and condition dropout per sample, as distributed runs do: one process then "
                "reproduces an N-rank run of the same global batch");
@@ -73,6 +77,7 @@ int main(int argc, char** argv) {
       group = mdm::distributed::init_process_group(env, device, go);
       opt.process_group = group;
       opt.device = device.str();
+      opt.buckets.bucket_bytes = static_cast<int64_t>(bucket_mb * 1024 * 1024);
     }
     if (dry_run) {  // distributed: the step time of this many ranks
       opt.resume.clear();

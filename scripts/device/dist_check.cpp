@@ -5,9 +5,9 @@
 // under torchrun each process is one rank. Each rank checks all-reduce (sum, max), broadcast, barrier and
 // the gradient bucketer (averaged gradients against the mean of every rank's own gradients), and times an
 // all-reduce of 64 MiB. Prints one line per rank: "rank R: ok ..." or the error; exit code 0 when all pass.
+#include <mdm/distributed/dist_error.h>
 #include <mdm/distributed/gradient_bucketer.h>
 #include <mdm/distributed/process_group.h>
-#include <mdm/distributed/dist_error.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
@@ -38,9 +38,9 @@ int launch(int ranks, char** argv) {
   for (int r = 0; r < ranks; ++r) {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) env.emplace_back(*e);
-    for (const auto& kv : {fmt::format("RANK={}", r), fmt::format("WORLD_SIZE={}", ranks), fmt::format("LOCAL_RANK={}", r),
-                           fmt::format("LOCAL_WORLD_SIZE={}", ranks), std::string("MASTER_ADDR=127.0.0.1"),
-                           fmt::format("MASTER_PORT={}", port)}) {
+    for (const auto& kv : {fmt::format("RANK={}", r), fmt::format("WORLD_SIZE={}", ranks),
+                           fmt::format("LOCAL_RANK={}", r), fmt::format("LOCAL_WORLD_SIZE={}", ranks),
+                           std::string("MASTER_ADDR=127.0.0.1"), fmt::format("MASTER_PORT={}", port)}) {
       env.push_back(kv);
     }
     std::vector<char*> envp;
@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
   try {
     const auto env = mdm::distributed::parse_dist_env();
     const std::string backend = arg(argc, argv, "--backend", "gloo");
-    const auto device = mdm::distributed::rank_device(arg(argc, argv, "--device", backend == "nccl" ? "cuda" : "cpu"), env);
+    const auto device =
+        mdm::distributed::rank_device(arg(argc, argv, "--device", backend == "nccl" ? "cuda" : "cpu"), env);
     mdm::distributed::GroupOptions go;
     go.backend = backend;
     go.timeout = std::chrono::milliseconds(static_cast<int64_t>(std::stod(arg(argc, argv, "--timeout", "60")) * 1000));
@@ -132,7 +133,8 @@ int main(int argc, char** argv) {
     }
     double worst = 0;
     auto got = net->parameters(), want = reference->parameters();
-    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, (got[i].grad() - want[i].grad()).abs().max().item<double>());
+    for (size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, (got[i].grad() - want[i].grad()).abs().max().item<double>());
     check(worst < 1e-5, fmt::format("bucketed gradients (max difference {})", worst));
     // 64 MiB all-reduce, timed
     auto big = torch::ones({16 * 1024 * 1024}, opts);
@@ -143,10 +145,10 @@ int main(int argc, char** argv) {
     if (device.is_cuda()) torch::cuda::synchronize();
     const double ms = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 5 * 1e3;
     group->barrier("the end of the check");
-    std::cout << fmt::format("rank {}: ok — {} {} on {}, {} bucket(s), max gradient difference {:.2e}, 64 MiB "
-                             "all-reduce {:.2f} ms ({})\n",
-                             rank, world, backend, device.str(), bucketer.num_buckets(), worst, ms,
-                             env.describe());
+    std::cout << fmt::format(
+        "rank {}: ok — {} {} on {}, {} bucket(s), max gradient difference {:.2e}, 64 MiB "
+        "all-reduce {:.2f} ms ({})\n",
+        rank, world, backend, device.str(), bucketer.num_buckets(), worst, ms, env.describe());
     return 0;
   } catch (const std::exception& e) {
     std::cout << "rank " << std::getenv("RANK") << ": FAILED: " << e.what() << std::endl;

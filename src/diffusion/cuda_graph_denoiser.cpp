@@ -63,7 +63,8 @@ CudaGraphDenoiser::~CudaGraphDenoiser() = default;
 
 std::vector<torch::Tensor> CudaGraphDenoiser::operator()(const std::vector<torch::Tensor>& z, int64_t t) {
   if (z.size() != impl_->z.size()) {
-    throw Error(fmt::format("CUDA graph denoiser: {} levels, the graph was captured for {}", z.size(), impl_->z.size()));
+    throw Error(
+        fmt::format("CUDA graph denoiser: {} levels, the graph was captured for {}", z.size(), impl_->z.size()));
   }
   for (size_t l = 0; l < z.size(); ++l) {
     if (z[l].sizes() != impl_->z[l].sizes()) {

@@ -16,10 +16,10 @@
 
 #if MDM_HAVE_C10D
 
+#include <torch/version.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/Types.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
-#include <torch/version.h>
 
 #if TORCH_VERSION_MAJOR >= 2
 #include <torch/csrc/distributed/c10d/Backend.hpp>
@@ -89,7 +89,7 @@ inline c10::intrusive_ptr<Backend> make_gloo(const c10::intrusive_ptr<Store>& st
 #if MDM_C10D_NCCL
 // NCCL on the current CUDA device (the caller sets it to cuda:LOCAL_RANK first). `timeout` is the
 // watchdog's: a collective that takes longer aborts the communicator and the process
-// (TORCH_NCCL_ASYNC_ERROR_HANDLING, on by default in 2.x; init_process_group sets it for 1.13).
+// (TORCH_NCCL_ASYNC_ERROR_HANDLING, on by default in 2.x; NCCL_ASYNC_ERROR_HANDLING=1 for a 1.13 CUDA build).
 inline c10::intrusive_ptr<Backend> make_nccl(const c10::intrusive_ptr<Store>& store, int rank, int size,
                                              std::chrono::milliseconds timeout) {
   auto opts = ::c10d::ProcessGroupNCCL::Options::create();

@@ -78,11 +78,13 @@ DistEnv from_torchrun(const EnvLookup& env) {
       throw DistributedError("MASTER_ADDR is not set (torchrun sets it; by hand: the host of rank 0)");
     }
     d.master_addr = *addr;
-    d.master_port = static_cast<int>(required_int(env, "MASTER_PORT", 1, 65535, "torchrun sets it; by hand: a free port"));
+    d.master_port =
+        static_cast<int>(required_int(env, "MASTER_PORT", 1, 65535, "torchrun sets it; by hand: a free port"));
   }
   d.agent_store = env("TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
   if (d.agent_store) {
-    d.store_prefix = "/worker/attempt_" + std::to_string(int_var(env, "TORCHELASTIC_RESTART_COUNT", 0, 1 << 20).value_or(0));
+    d.store_prefix =
+        "/worker/attempt_" + std::to_string(int_var(env, "TORCHELASTIC_RESTART_COUNT", 0, 1 << 20).value_or(0));
   }
   return d;
 }
@@ -105,8 +107,8 @@ DistEnv from_slurm(const EnvLookup& env) {
     d.local_world_size = d.local_rank + 1;
   }
   if (d.local_rank >= d.local_world_size) {
-    throw DistributedError(fmt::format("SLURM_LOCALID={} is not below the {} task(s) on this node", d.local_rank,
-                                       d.local_world_size));
+    throw DistributedError(
+        fmt::format("SLURM_LOCALID={} is not below the {} task(s) on this node", d.local_rank, d.local_world_size));
   }
   if (d.world_size > 1) {
     if (auto addr = env("MASTER_ADDR"); addr && !addr->empty()) {
@@ -128,8 +130,8 @@ DistEnv from_slurm(const EnvLookup& env) {
 }  // namespace
 
 std::string DistEnv::describe() const {
-  return fmt::format("rank {} of {} (local {} of {}, {}), store {}:{}{}", rank, world_size, local_rank, local_world_size,
-                     launcher, master_addr, master_port, agent_store ? " (torchrun's agent)" : "");
+  return fmt::format("rank {} of {} (local {} of {}, {}), store {}:{}{}", rank, world_size, local_rank,
+                     local_world_size, launcher, master_addr, master_port, agent_store ? " (torchrun's agent)" : "");
 }
 
 EnvLookup process_environment() {

@@ -1,6 +1,6 @@
 // Bucketed, overlapped gradient all-reduce; see gradient_bucketer.h.
-#include <mdm/distributed/gradient_bucketer.h>
 #include <mdm/distributed/dist_error.h>
+#include <mdm/distributed/gradient_bucketer.h>
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/function_hook.h>
@@ -61,10 +61,9 @@ GradientBucketer::GradientBucketer(std::shared_ptr<ProcessGroup> group,
                                          p.device().str(), group_->backend(), group_->device().str()));
     }
     const int64_t size = p.numel() * static_cast<int64_t>(p.element_size());
-    const bool full = !buckets_.empty() &&
-                      (bytes + size > cap || params_[buckets_.back()->params.front()].second.scalar_type() !=
-                                                 p.scalar_type());  // one dtype per bucket
-    if (buckets_.empty() || full) {
+    const bool same_dtype =  // one dtype per bucket
+        !buckets_.empty() && params_[buckets_.back()->params.front()].second.scalar_type() == p.scalar_type();
+    if (!same_dtype || bytes + size > cap) {
       if (!buckets_.empty()) cap = options_.bucket_bytes;  // only the first bucket is small
       buckets_.push_back(std::make_unique<Bucket>());
       bytes = 0;
@@ -87,7 +86,8 @@ GradientBucketer::GradientBucketer(std::shared_ptr<ProcessGroup> group,
   }
   for (size_t k = 0; k < n; ++k) {
     auto accumulator = torch::autograd::impl::grad_accumulator(params_[k].second);
-    const uintptr_t key = accumulator->add_post_hook(std::make_unique<AccumulatedHook>([this, k] { on_accumulated(k); }));
+    const uintptr_t key =
+        accumulator->add_post_hook(std::make_unique<AccumulatedHook>([this, k] { on_accumulated(k); }));
     hooks_.emplace_back(std::move(accumulator), key);
   }
 }
@@ -173,9 +173,10 @@ void GradientBucketer::check_same_usage() {
   const auto* c = counts.data_ptr<int32_t>();
   for (size_t k = 0; k < params_.size(); ++k) {
     if (c[k] != 0 && c[k] != group_->size()) {
-      throw DistributedError(fmt::format("rank {}: {} received a gradient on {} of {} ranks; every rank must train the "
-                                         "same parameters",
-                                         group_->rank(), params_[k].first, c[k], group_->size()));
+      throw DistributedError(
+          fmt::format("rank {}: {} received a gradient on {} of {} ranks; every rank must train the "
+                      "same parameters",
+                      group_->rank(), params_[k].first, c[k], group_->size()));
     }
   }
   expected_ = used_;

@@ -81,8 +81,8 @@ void HealthMonitor::run() {
       if (!posted.empty() && failure_rank(posted) != options_.rank && !failing_.load()) {
         beat_store_->add(kSeen, 1);
         if (options_.exit_on_peer_failure) {
-          exit_process(fmt::format("rank {}: stopping because rank {} failed: {}", options_.rank,
-                                   failure_rank(posted), failure_message(posted)));
+          exit_process(fmt::format("rank {}: stopping because rank {} failed: {}", options_.rank, failure_rank(posted),
+                                   failure_message(posted)));
         }
       }
     } catch (const std::exception& e) {
@@ -126,9 +126,10 @@ std::string HealthMonitor::diagnose(const std::string& operation, const std::str
         }
         const double waited = std::chrono::duration<double>(options_.interval * 5 / 2).count();
         why = silent.empty() ? "every rank still sends heartbeats, so the collective itself failed"
-                             : fmt::format("{} stopped answering: no heartbeat for {:.1f} s (the process died, hung or "
-                                           "was stopped)",
-                                           fmt::join(silent, ", "), waited);
+                             : fmt::format(
+                                   "{} stopped answering: no heartbeat for {:.1f} s (the process died, hung or "
+                                   "was stopped)",
+                                   fmt::join(silent, ", "), waited);
       }
     }
     if (!posted.empty() && failure_rank(posted) != options_.rank) {
@@ -136,8 +137,9 @@ std::string HealthMonitor::diagnose(const std::string& operation, const std::str
       query_store_->add(kSeen, 1);
     }
   } catch (const std::exception& e) {
-    why = fmt::format("the rendezvous store at {} is unreachable ({}); rank 0 serves it, so rank 0 has most likely died",
-                      options_.store_addr, e.what());
+    why =
+        fmt::format("the rendezvous store at {} is unreachable ({}); rank 0 serves it, so rank 0 has most likely died",
+                    options_.store_addr, e.what());
   }
   if (why.empty()) why = "this rank had already reported a failure";
   return fmt::format("rank {}: {} failed: {} [{}]", options_.rank, operation, why, cause);

@@ -1,7 +1,7 @@
 // The c10d process group; see process_group.h. Built with or without c10d: without it (or without the
 // backend asked for) init_process_group is a DistributedError that says so.
-#include <mdm/distributed/process_group.h>
 #include <mdm/distributed/dist_error.h>
+#include <mdm/distributed/process_group.h>
 
 #include "c10d_compat.h"
 #include "health_monitor.h"
@@ -165,9 +165,17 @@ PendingReduce ProcessGroup::all_reduce_async(torch::Tensor tensor, ReduceOp op) 
 }
 
 void ProcessGroup::all_reduce(torch::Tensor tensor, ReduceOp op) {
-  auto on_device = tensor.to(impl_->device);
-  all_reduce_async(on_device, op).wait();
-  if (!on_device.is_same(tensor)) tensor.copy_(on_device);
+  std::vector<at::Tensor> on_device = {tensor.to(impl_->device)};
+  ::c10d::AllreduceOptions opts;
+  opts.reduceOp = to_c10d(op);
+  c10::intrusive_ptr<::c10d::Work> work;
+  try {
+    work = impl_->backend->allreduce(on_device, opts);
+  } catch (const std::exception& e) {
+    impl_->fail("starting an all-reduce", cause_of(e));
+  }
+  impl_->wait(work, "an all-reduce (step metrics, stop flag or checkpoint data)");
+  if (!on_device[0].is_same(tensor)) tensor.copy_(on_device[0]);
 }
 
 void ProcessGroup::broadcast(const std::vector<torch::Tensor>& tensors, int root) {
@@ -253,7 +261,8 @@ bool is_loopback(const std::string& host) { return host == "localhost" || host.r
 
 }  // namespace
 
-std::shared_ptr<ProcessGroup> init_process_group(const DistEnv& env, torch::Device device, const GroupOptions& options) {
+std::shared_ptr<ProcessGroup> init_process_group(const DistEnv& env, torch::Device device,
+                                                 const GroupOptions& options) {
   auto impl = std::make_unique<ProcessGroup::Impl>();
   impl->env = env;
   impl->device = device;

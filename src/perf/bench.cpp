@@ -22,8 +22,8 @@
 namespace mdm::perf {
 namespace detail {
 
-Conditioning synthetic_conditioning(const ModelConfig& model, int64_t batch, int64_t tokens, const torch::Device& device,
-                                    at::Generator& gen, bool unconditional) {
+Conditioning synthetic_conditioning(const ModelConfig& model, int64_t batch, int64_t tokens,
+                                    const torch::Device& device, at::Generator& gen, bool unconditional) {
   Conditioning c;
   switch (model.conditioning) {
     case ConditioningKind::Class:
@@ -33,7 +33,7 @@ Conditioning synthetic_conditioning(const ModelConfig& model, int64_t batch, int
       break;
     case ConditioningKind::Text:
       c.text = torch::randn({batch, tokens, model.text_feature_dim}, gen, torch::kFloat).to(device);  // [B, L, D]
-      c.text_mask = torch::ones({batch, tokens}, torch::dtype(torch::kFloat).device(device));       // [B, L]
+      c.text_mask = torch::ones({batch, tokens}, torch::dtype(torch::kFloat).device(device));         // [B, L]
       break;
     case ConditioningKind::None:
       break;
@@ -115,6 +115,140 @@ Timing measure_phase(const std::function<void()>& fn, const torch::Device& devic
   return timing;
 }
 
+// What the options resolve to for this config, checked.
+struct Plan {
+  torch::Device device = torch::kCPU;
+  std::string precision;
+  bool autocast = false;
+  int64_t stage = 0;  // 1-based
+  size_t levels = 0;  // trained by the stage, from the lowest
+  int64_t batch = 0;
+  int64_t tokens = 0;  // synthetic text tokens (0: no text conditioning)
+};
+
+Plan make_plan(const Config& config, const BenchOptions& o) {
+  if (o.threads < 0) throw Error(fmt::format("--threads {}: must be 0 (default) or positive", o.threads));
+  if (o.repeats < 1) throw Error(fmt::format("--repeats {}: must be at least 1", o.repeats));
+  if (o.warmup < 0) throw Error(fmt::format("--warmup {}: must not be negative", o.warmup));
+  Plan p;
+  p.device = parse_device(o.device);
+  p.precision = resolve_precision(config, o, p.device);
+  p.autocast = p.precision == "bf16";
+  const auto& stages = config.train.stages;
+  if (stages.empty()) throw ConfigError(fmt::format("{}: train.stages is empty", config.source));
+  p.stage = o.stage == 0 ? static_cast<int64_t>(stages.size()) : o.stage;
+  if (p.stage < 1 || p.stage > static_cast<int64_t>(stages.size())) {
+    throw Error(fmt::format("--stage {}: {} has {} training stage(s)", o.stage, config.source, stages.size()));
+  }
+  const TrainStage& st = stages[p.stage - 1];
+  p.levels = st.resolutions.size();
+  p.batch = o.batch_size > 0 ? o.batch_size : (st.batch_size > 0 ? st.batch_size : config.train.batch_size);
+  if (config.model.conditioning == ConditioningKind::Text) {
+    p.tokens = o.text_tokens > 0 ? o.text_tokens : config.text.max_tokens;
+  }
+  return p;
+}
+
+BenchResult describe(const Config& config, const BenchOptions& o, const Plan& p) {
+  BenchResult r;
+  r.config = config.name;
+  r.config_file = config.source;
+  r.device = p.device.str();
+  r.device_name = device_name(p.device);
+  r.precision = p.precision;
+  r.batch_size = p.batch;
+  r.text_tokens = p.tokens;
+  r.threads = torch::get_num_threads();
+  r.channels_last = o.channels_last;
+  r.tf32 = p.device.is_cuda() && o.tf32;
+  r.libtorch_version = TORCH_VERSION;
+  r.libmdm_version = version();
+  r.machine = machine_description();
+  r.warmup = o.warmup;
+  r.repeats = o.repeats;
+  r.peak_tflops = o.peak_tflops;
+  return r;
+}
+
+// One synthetic training batch: images in [−1, 1] at the stage's top resolution, their pyramid, one t and
+// noise per level, and the conditioning.
+struct Inputs {
+  NoisyBatch noisy;
+  Conditioning cond;
+  torch::Tensor t_net;  // [B] float: the step index the network sees
+};
+
+Inputs synthetic_batch(const Config& config, const MultiResDiffusion& diffusion, const Plan& p, bool channels_last,
+                       at::Generator& gen) {
+  const int64_t top = diffusion.resolutions()[p.levels - 1];
+  auto images = torch::rand({p.batch, config.model.input_channels, top, top}, gen).mul(2).sub(1).to(p.device);
+  if (channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
+  Inputs in;
+  in.noisy =
+      diffusion.add_noise(diffusion.pyramid(images, p.levels), diffusion.sample_t(p.batch, gen).to(p.device), gen);
+  in.cond = detail::synthetic_conditioning(config.model, p.batch, p.tokens, p.device, gen);
+  in.t_net = (in.noisy.t - 1).to(torch::kFloat);
+  return in;
+}
+
+// Forward, forward + backward, and the trainer's step, each with its own peak-memory window.
+void measure_training(BenchResult& r, TrainingSetup& train, const Config& config, const MultiResDiffusion& diffusion,
+                      const Inputs& in, const Plan& p, const BenchOptions& o,
+                      const std::function<void(const std::string&)>& say) {
+  bool peak_reset = true;
+  say("forward");
+  train.model->eval();
+  r.forward = measure_phase(
+      [&] {
+        torch::NoGradGuard no_grad;
+        compat::CudaAutocast scope(p.autocast, torch::kBFloat16);
+        train.active->forward(in.noisy.z, in.t_net, in.cond);
+      },
+      p.device, o, r.forward_peak_bytes, peak_reset);
+  say("forward + backward");
+  train.model->train();
+  r.forward_backward = measure_phase(
+      [&] {
+        auto loss = train::training_loss(*train.active, diffusion, in.noisy, in.cond, p.levels, p.autocast);
+        loss.loss.backward();
+        train.adam->zero_grad();
+      },
+      p.device, o, r.forward_backward_peak_bytes, peak_reset);
+  if (o.step) {
+    say("training step");
+    const double lr = config.train.optimizer.lr;  // after warm-up
+    r.step = measure_phase(
+        [&] {
+          auto loss = train::training_loss(*train.active, diffusion, in.noisy, in.cond, p.levels, p.autocast);
+          loss.loss.backward();
+          train::optimizer_update(*train.adam, *train.ema, *train.model, lr, config.train.grad_clip,
+                                  /*loss_finite=*/true);
+        },
+        p.device, o, r.step_peak_bytes, peak_reset);
+    r.images_per_s = static_cast<double>(p.batch) / r.step.median;
+  }
+  r.peak_memory_bytes = std::max({r.forward_peak_bytes, r.forward_backward_peak_bytes, r.step_peak_bytes});
+  r.memory_note = p.device.is_cuda() ? "CUDA caching allocator: peak allocated bytes per phase"
+                  : peak_reset       ? "peak RSS of the process per phase (VmHWM, reset before each phase)"
+                                     : "peak RSS of the process since it started (the kernel refused a reset)";
+}
+
+// FLOPs (formulas.md), achieved TFLOP/s and MFU.
+void count_flops(BenchResult& r, const Config& config, const Plan& p, const BenchOptions& o,
+                 const std::function<void(const std::string&)>& say) {
+  r.forward_flops_per_image = forward_flops(train::inner_model_config(config.model, p.levels), p.tokens);
+  r.flops_per_image = 3 * r.forward_flops_per_image;
+  r.achieved_tflops = r.flops_per_image * r.images_per_s / 1e12;
+  if (p.device.is_cuda() && o.step) {
+    r.mfu = r.achieved_tflops / o.peak_tflops;
+    if (o.measure_matmul) {
+      say("bf16 matmul peak");
+      r.matmul_tflops = measure_bf16_matmul_tflops(p.device);
+      r.mfu_vs_matmul = r.achieved_tflops / *r.matmul_tflops;
+    }
+  }
+}
+
 }  // namespace
 
 BenchResult run_benchmark(const Config& config, const BenchOptions& o,
@@ -122,122 +256,35 @@ BenchResult run_benchmark(const Config& config, const BenchOptions& o,
   auto say = [&](const std::string& line) {
     if (log) log(line);
   };
-  if (o.threads < 0) throw Error(fmt::format("--threads {}: must be 0 (default) or positive", o.threads));
+  const Plan p = make_plan(config, o);
   if (o.threads > 0) torch::set_num_threads(o.threads);
-  if (o.repeats < 1) throw Error(fmt::format("--repeats {}: must be at least 1", o.repeats));
-  if (o.warmup < 0) throw Error(fmt::format("--warmup {}: must not be negative", o.warmup));
-  const torch::Device device = parse_device(o.device);
-  const std::string precision = resolve_precision(config, o, device);
-  const bool autocast = precision == "bf16";
-  const auto& stages = config.train.stages;
-  if (stages.empty()) throw ConfigError(fmt::format("{}: train.stages is empty", config.source));
-  const int64_t stage = o.stage == 0 ? static_cast<int64_t>(stages.size()) : o.stage;
-  if (stage < 1 || stage > static_cast<int64_t>(stages.size())) {
-    throw Error(fmt::format("--stage {}: {} has {} training stage(s)", o.stage, config.source, stages.size()));
-  }
-  const TrainStage& st = stages[stage - 1];
-  const size_t levels = st.resolutions.size();
-  const int64_t batch = o.batch_size > 0 ? o.batch_size : (st.batch_size > 0 ? st.batch_size : config.train.batch_size);
-  const bool text = config.model.conditioning == ConditioningKind::Text;
-  const int64_t tokens = text ? (o.text_tokens > 0 ? o.text_tokens : config.text.max_tokens) : 0;
-  if (device.is_cuda()) configure_cuda_backend(o.cudnn_benchmark, o.tf32);
-
-  BenchResult r;
-  r.config = config.name;
-  r.config_file = config.source;
-  r.device = device.str();
-  r.device_name = device_name(device);
-  r.precision = precision;
-  r.batch_size = batch;
-  r.text_tokens = tokens;
-  r.threads = torch::get_num_threads();
-  r.channels_last = o.channels_last;
-  r.tf32 = device.is_cuda() && o.tf32;
-  r.libtorch_version = TORCH_VERSION;
-  r.libmdm_version = version();
-  r.machine = machine_description();
-  r.warmup = o.warmup;
-  r.repeats = o.repeats;
-  r.peak_tflops = o.peak_tflops;
+  if (p.device.is_cuda()) configure_cuda_backend(o.cudnn_benchmark, o.tf32);
+  BenchResult r = describe(config, o, p);
 
   torch::manual_seed(o.seed);
   auto gen = at::detail::createCPUGenerator(o.seed);
-  say(fmt::format("building {} on {} ({}, batch {})", config.name, r.device, precision, batch));
-  TrainingSetup train = build_training(config, levels, device, o.channels_last);
+  say(fmt::format("building {} on {} ({}, batch {})", config.name, r.device, p.precision, p.batch));
+  TrainingSetup train = build_training(config, p.levels, p.device, o.channels_last);
   r.parameters = count_parameters(*train.model);
   MultiResDiffusion diffusion(config.model, config.diffusion);
-  r.levels.assign(diffusion.resolutions().begin(), diffusion.resolutions().begin() + static_cast<int64_t>(levels));
+  r.levels.assign(diffusion.resolutions().begin(), diffusion.resolutions().begin() + static_cast<int64_t>(p.levels));
+  const Inputs in = synthetic_batch(config, diffusion, p, o.channels_last, gen);
 
-  // Synthetic data: images in [−1, 1] at the stage's top resolution, its pyramid, one t and noise per level.
-  const int64_t top = r.levels.back();
-  auto images = torch::rand({batch, config.model.input_channels, top, top}, gen).mul(2).sub(1).to(device);
-  if (o.channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
-  const auto x0 = diffusion.pyramid(images, levels);
-  const NoisyBatch noisy = diffusion.add_noise(x0, diffusion.sample_t(batch, gen).to(device), gen);
-  const Conditioning cond = detail::synthetic_conditioning(config.model, batch, tokens, device, gen);
-  const auto t_net = (noisy.t - 1).to(torch::kFloat);
-
-  bool peak_reset = true;
-  say("forward");
-  train.model->eval();
-  r.forward = measure_phase(
-      [&] {
-        torch::NoGradGuard no_grad;
-        compat::CudaAutocast scope(autocast, torch::kBFloat16);
-        train.active->forward(noisy.z, t_net, cond);
-      },
-      device, o, r.forward_peak_bytes, peak_reset);
-
-  say("forward + backward");
-  train.model->train();
-  r.forward_backward = measure_phase(
-      [&] {
-        auto loss = train::training_loss(*train.active, diffusion, noisy, cond, levels, autocast);
-        loss.loss.backward();
-        train.adam->zero_grad();
-      },
-      device, o, r.forward_backward_peak_bytes, peak_reset);
-
-  if (o.step) {
-    say("training step");
-    const double lr = config.train.optimizer.lr;  // after warm-up
-    r.step = measure_phase(
-        [&] {
-          auto loss = train::training_loss(*train.active, diffusion, noisy, cond, levels, autocast);
-          loss.loss.backward();
-          train::optimizer_update(*train.adam, *train.ema, *train.model, lr, config.train.grad_clip,
-                                  /*loss_finite=*/true);
-        },
-        device, o, r.step_peak_bytes, peak_reset);
-    r.images_per_s = static_cast<double>(batch) / r.step.median;
+  measure_training(r, train, config, diffusion, in, p, o, say);
+  count_flops(r, config, p, o, say);
+  r.notes.push_back(
+      "the step is the trainer's (train_step.h): forward, Eq. 3 loss, backward, clipping (one host read: "
+      "the gradient norm), Adam, EMA; data loading and noise drawing are not timed");
+  if (p.levels < diffusion.resolutions().size()) {
+    r.notes.push_back(fmt::format("stage {} trains the {} lowest level(s); Adam and the EMA cover the whole model",
+                                  p.stage, p.levels));
   }
-  r.peak_memory_bytes = std::max({r.forward_peak_bytes, r.forward_backward_peak_bytes, r.step_peak_bytes});
-  r.memory_note = device.is_cuda() ? "CUDA caching allocator: peak allocated bytes per phase"
-                  : peak_reset    ? "peak RSS of the process per phase (VmHWM, reset before each phase)"
-                                  : "peak RSS of the process since it started (the kernel refused a reset)";
-  r.forward_flops_per_image = forward_flops(train::inner_model_config(config.model, levels), tokens);
-  r.flops_per_image = 3 * r.forward_flops_per_image;
-  r.achieved_tflops = r.flops_per_image * r.images_per_s / 1e12;
-  if (device.is_cuda() && o.step) {
-    r.mfu = r.achieved_tflops / o.peak_tflops;
-    if (o.measure_matmul) {
-      say("bf16 matmul peak");
-      r.matmul_tflops = measure_bf16_matmul_tflops(device);
-      r.mfu_vs_matmul = r.achieved_tflops / *r.matmul_tflops;
-    }
-  }
-  r.notes.push_back("the step is the trainer's (train_step.h): forward, Eq. 3 loss, backward, clipping (one host read: "
-                    "the gradient norm), Adam, EMA; data loading and noise drawing are not timed");
-  if (levels < diffusion.resolutions().size()) {
-    r.notes.push_back(fmt::format("stage {} trains the {} lowest level(s); Adam and the EMA cover the whole model", stage,
-                                  levels));
-  }
-
   if (o.sample && o.sample_steps > 0) {
     train.model->eval();
     train.adam->zero_grad();
     const double guidance = o.guidance_scale.value_or(config.sample.guidance_scale);
-    detail::SamplingSetup setup{config, *train.active, diffusion, levels, device, autocast, guidance, tokens, o.seed};
+    detail::SamplingSetup setup{config,     *train.active, diffusion, p.levels, p.device,
+                                p.autocast, guidance,      p.tokens,  o.seed};
     r.sample_steps = o.sample_steps;
     r.sampling = detail::measure_sampling(setup, o, r.sampler, log);
   }

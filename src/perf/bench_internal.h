@@ -16,17 +16,17 @@ namespace mdm::perf::detail {
 // Synthetic conditioning for `batch` images: random class labels in [0, num_classes), or random text
 // features [batch, tokens, text_feature_dim] with an all-ones mask (no text encoder); nothing for
 // unconditional models. `unconditional`: the null class for class models.
-Conditioning synthetic_conditioning(const ModelConfig& model, int64_t batch, int64_t tokens, const torch::Device& device,
-                                    at::Generator& gen, bool unconditional = false);
+Conditioning synthetic_conditioning(const ModelConfig& model, int64_t batch, int64_t tokens,
+                                    const torch::Device& device, at::Generator& gen, bool unconditional = false);
 
 struct SamplingSetup {
   const Config& config;
-  Denoiser& model;                  // the stage's model, in eval mode
+  Denoiser& model;  // the stage's model, in eval mode
   const MultiResDiffusion& diffusion;
-  size_t levels = 0;                // how many levels, from the lowest, the model has
+  size_t levels = 0;  // how many levels, from the lowest, the model has
   torch::Device device;
   bool autocast = false;
-  double guidance_scale = 1.0;     // 1 = no guidance
+  double guidance_scale = 1.0;  // 1 = no guidance
   int64_t text_tokens = 0;
   uint64_t seed = 0;
 };

@@ -22,9 +22,12 @@ std::string seconds(double s) {
 }
 
 nlohmann::ordered_json timing_json(const Timing& t) {
-  return {{"median", t.median},           {"min", t.min},
-          {"max", t.max},                 {"seconds", t.seconds},
-          {"cpu_median", t.cpu_median},   {"cpu_seconds", t.cpu_seconds}};
+  return {{"median", t.median},
+          {"min", t.min},
+          {"max", t.max},
+          {"seconds", t.seconds},
+          {"cpu_median", t.cpu_median},
+          {"cpu_seconds", t.cpu_seconds}};
 }
 
 template <typename T>
@@ -57,8 +60,8 @@ std::string format_table(const BenchResult& r) {
   row("forward+backward", r.forward_backward, r.forward_backward_peak_bytes);
   if (!r.step.seconds.empty()) row("training step", r.step, r.step_peak_bytes);
   out << fmt::format("memory: {}\n", r.memory_note);
-  out << fmt::format("FLOPs per image: {:.2f} GFLOPs forward, {:.2f} GFLOPs per training step", r.forward_flops_per_image / 1e9,
-                     r.flops_per_image / 1e9);
+  out << fmt::format("FLOPs per image: {:.2f} GFLOPs forward, {:.2f} GFLOPs per training step",
+                     r.forward_flops_per_image / 1e9, r.flops_per_image / 1e9);
   if (!r.step.seconds.empty()) out << fmt::format("; achieved {:.3f} TFLOP/s in the step", r.achieved_tflops);
   out << "\n";
   if (r.mfu) {

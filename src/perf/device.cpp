@@ -111,7 +111,8 @@ void configure_cuda_backend(bool cudnn_benchmark, bool tf32) {
 }
 
 double measure_bf16_matmul_tflops(const torch::Device& device, int64_t n, int64_t repeats) {
-  if (!device.is_cuda()) throw Error("measure_bf16_matmul_tflops: the bf16 matmul peak is measured on CUDA devices only");
+  if (!device.is_cuda())
+    throw Error("measure_bf16_matmul_tflops: the bf16 matmul peak is measured on CUDA devices only");
   torch::NoGradGuard no_grad;
   const auto options = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
   auto a = torch::randn({n, n}, options), b = torch::randn({n, n}, options), c = torch::empty({n, n}, options);

@@ -25,8 +25,8 @@ SamplerOptions sampler_options(const SamplingSetup& s, int64_t steps) {
   so.eta = s.config.sample.eta;
   so.spacing = s.config.sample.spacing;
   so.prediction = s.diffusion.prediction();
-  so.threshold = ThresholdOptions{s.config.sample.threshold, s.config.sample.threshold_percentile,
-                                  s.config.sample.threshold_max};
+  so.threshold =
+      ThresholdOptions{s.config.sample.threshold, s.config.sample.threshold_percentile, s.config.sample.threshold_max};
   return so;
 }
 
@@ -55,7 +55,8 @@ std::shared_ptr<Conditioning> make_conditioning(const SamplingSetup& s, int64_t 
   if (!guided(s)) return cond;
   // The unconditional half: the null class, or other (random) text features standing in for the
   // negative prompt's encoding.
-  const auto uncond = synthetic_conditioning(s.config.model, batch, s.text_tokens, s.device, gen, /*unconditional=*/true);
+  const auto uncond =
+      synthetic_conditioning(s.config.model, batch, s.text_tokens, s.device, gen, /*unconditional=*/true);
   if (cond->labels.defined()) cond->labels = torch::cat({uncond.labels, cond->labels});
   if (cond->text.defined()) {
     cond->text = torch::cat({uncond.text, cond->text});
@@ -101,7 +102,8 @@ SampleLatency measure_eager(const SamplingSetup& s, int64_t batch, const BenchOp
   auto network = make_network(s, make_conditioning(s, batch));
   const torch::Device device = s.device;
   DenoiseFn denoise = [network, device](const std::vector<torch::Tensor>& z, int64_t t) {
-    return network(z, torch::full({z.front().size(0)}, static_cast<double>(t - 1), torch::dtype(torch::kFloat).device(device)));
+    return network(
+        z, torch::full({z.front().size(0)}, static_cast<double>(t - 1), torch::dtype(torch::kFloat).device(device)));
   };
   {  // warm-up: two network calls
     NoiseSource noise(std::vector<uint64_t>(static_cast<size_t>(batch), s.seed));

@@ -1,7 +1,7 @@
 // The trainer's data-parallel part; see data_parallel.h.
+#include <mdm/distributed/dist_error.h>
 #include <mdm/models/state_dict.h>
 #include <mdm/train/data_parallel.h>
-#include <mdm/distributed/dist_error.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -53,8 +53,8 @@ void DataParallel::check_in_sync(const torch::nn::Module& model, const torch::nn
   std::vector<torch::Tensor> sums;
   auto add = [&](const torch::nn::Module& m, const std::string& prefix) {
     for (const auto& [name, t] : state_dict(m)) {
-      auto d = t.detach().to(torch::kDouble);
-      sums.push_back(torch::stack({d.sum(), d.square().sum()}).cpu());
+      const auto d = t.detach();
+      sums.push_back(torch::stack({d.sum(torch::kDouble), d.square().sum(torch::kDouble)}).cpu());
       names.push_back(prefix + name);
     }
   };

@@ -32,15 +32,15 @@ SampleDraws per_sample_draws(const MultiResDiffusion& diffusion, const std::vect
   std::vector<std::vector<torch::Tensor>> eps(x0_shapes.size());
   for (int64_t slot : slots) {
     at::Generator gen = at::detail::createCPUGenerator(sample_key(seed, step, slot));
-    t.push_back(diffusion.sample_t(1, gen));                       // [1]
-    drop.push_back(condition_dropout_mask(1, dropout, gen));       // [1]
+    t.push_back(diffusion.sample_t(1, gen));                  // [1]
+    drop.push_back(condition_dropout_mask(1, dropout, gen));  // [1]
     for (size_t l = 0; l < x0_shapes.size(); ++l) {
       eps[l].push_back(torch::randn(x0_shapes[l], gen, torch::kFloat));  // [C, R, R]
     }
   }
   SampleDraws d;
-  d.t = torch::cat(t);        // [B]
-  d.drop = torch::cat(drop);  // [B]
+  d.t = torch::cat(t);                                           // [B]
+  d.drop = torch::cat(drop);                                     // [B]
   for (auto& level : eps) d.eps.push_back(torch::stack(level));  // [B, C, R, R]
   return d;
 }

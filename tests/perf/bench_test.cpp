@@ -51,9 +51,26 @@ TEST(PerfDevice, CpuPeakMemoryCoversAnAllocationMadeAfterTheReset) {
   EXPECT_FALSE(device_name(cpu).empty());
 }
 
-TEST(PerfBench, TinyConfigStructure) {
-  const Config config = load_config(test::config_file("tiny_s16s32.yaml"));
-  const auto r = run_benchmark(config, tiny_options());
+// One benchmark run of the tiny config, shared by the tests that only read its result.
+class PerfBenchTiny : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    config_ = new Config(load_config(test::config_file("tiny_s16s32.yaml")));
+    result_ = new BenchResult(run_benchmark(*config_, tiny_options()));
+  }
+  static void TearDownTestSuite() {
+    delete result_;
+    delete config_;
+  }
+  static Config* config_;
+  static BenchResult* result_;
+};
+Config* PerfBenchTiny::config_ = nullptr;
+BenchResult* PerfBenchTiny::result_ = nullptr;
+
+TEST_F(PerfBenchTiny, Structure) {
+  const Config& config = *config_;
+  const BenchResult& r = *result_;
   EXPECT_EQ(r.config, "tiny_s16s32");
   EXPECT_EQ(r.batch_size, 2);
   EXPECT_EQ(r.precision, "fp32");
@@ -61,7 +78,9 @@ TEST(PerfBench, TinyConfigStructure) {
   EXPECT_EQ(r.levels, (std::vector<int64_t>{16, 32}));  // the last stage: both levels
   for (const Timing* t : {&r.forward, &r.forward_backward, &r.step}) {
     ASSERT_EQ(t->seconds.size(), 1u);
+    ASSERT_EQ(t->cpu_seconds.size(), 1u);
     EXPECT_GT(t->median, 0.0);
+    EXPECT_GE(t->cpu_median, 0.0);
     EXPECT_LE(t->min, t->median);
     EXPECT_GE(t->max, t->median);
   }
@@ -82,25 +101,29 @@ TEST(PerfBench, TinyConfigStructure) {
   EXPECT_EQ(r.sampling[2].batch, 2);
 }
 
-TEST(PerfBench, FirstStageCountsTheInnerModelOnly) {
+TEST(PerfBench, FirstStageWithoutTheStepCountsTheInnerModelOnly) {
   const Config config = load_config(test::config_file("tiny_s16s32.yaml"));
   auto o = tiny_options();
   o.stage = 1;
   o.sample = false;
+  o.step = false;
   const auto r = run_benchmark(config, o);
+  EXPECT_TRUE(r.step.seconds.empty());
+  EXPECT_EQ(r.images_per_s, 0.0);
+  EXPECT_TRUE(nlohmann::json::parse(to_json(r))["step_s"].is_null());
   EXPECT_EQ(r.levels, (std::vector<int64_t>{16}));
   EXPECT_DOUBLE_EQ(r.flops_per_image, 3 * forward_flops(train::inner_model_config(config.model, 1), 5));
   EXPECT_LT(r.flops_per_image, 3 * forward_flops(config.model, 5));
   EXPECT_TRUE(r.sampling.empty());
 }
 
-TEST(PerfBench, JsonHasTheDocumentedKeys) {
-  const Config config = load_config(test::config_file("tiny_s16s32.yaml"));
-  const auto r = run_benchmark(config, tiny_options());
+TEST_F(PerfBenchTiny, JsonHasTheDocumentedKeys) {
+  const BenchResult& r = *result_;
   const auto j = nlohmann::json::parse(to_json(r));
-  for (const char* key : {"forward_s", "forward_backward_s", "step_s", "images_per_s", "peak_memory_bytes",
-                          "flops_per_image", "mfu", "config", "batch_size", "precision", "device", "device_name",
-                          "threads", "libtorch_version", "libmdm_version", "parameters", "sample_latency_s", "machine"}) {
+  for (const char* key :
+       {"forward_s", "forward_backward_s", "step_s", "images_per_s", "peak_memory_bytes", "flops_per_image", "mfu",
+        "config", "batch_size", "precision", "device", "device_name", "threads", "libtorch_version", "libmdm_version",
+        "parameters", "sample_latency_s", "machine"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["step_s"].get<double>(), r.step.median);

@@ -28,11 +28,11 @@ namespace mdm::distributed {
 struct BucketOptions {
   int64_t bucket_bytes = 25 * 1024 * 1024;
   int64_t first_bucket_bytes = 1024 * 1024;  // small, so communication starts early (DDP's default)
-  bool overlap = true;                        // false: every bucket starts after backward (for measurements)
+  bool overlap = true;                       // false: every bucket starts after backward (for measurements)
 };
 
 struct BucketTimings {
-  double exposed_seconds = 0;    // finish(): from the end of backward until every bucket is reduced
+  double exposed_seconds = 0;       // finish(): from the end of backward until every bucket is reduced
   int64_t started_in_backward = 0;  // buckets whose all-reduce started from the hooks
 };
 

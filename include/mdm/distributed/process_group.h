@@ -27,7 +27,7 @@ std::vector<std::string> available_backends();
 
 struct GroupOptions {
   std::chrono::milliseconds timeout{std::chrono::minutes(30)};  // store connect, rendezvous and every collective
-  std::string backend;  // "" = nccl for a CUDA device, gloo for the CPU
+  std::string backend;                                          // "" = nccl for a CUDA device, gloo for the CPU
   // The health monitor's heartbeat period; 0 = timeout / 10, clamped to [0.1 s, 5 s].
   std::chrono::milliseconds heartbeat{0};
   // When another rank reports a failure while this one is blocked, end this process (exit code 1) after

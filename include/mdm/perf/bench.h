@@ -20,25 +20,25 @@ namespace mdm::perf {
 
 struct BenchOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N
-  int64_t batch_size = 0;      // images per step; 0 = the stage's batch (train.stages[i].batch_size, else train.batch_size)
-  std::string precision;       // fp32 | bf16 (CUDA autocast); "" = train.precision on CUDA, fp32 on the CPU
-  int64_t stage = 0;           // 1-based index into train.stages (which levels train); 0 = the last stage
-  int64_t warmup = 1;          // untimed runs before each measured phase
-  int64_t repeats = 5;         // timed runs per phase
-  int threads = 0;             // intra-op threads (torch::set_num_threads); 0 = LibTorch's default
+  int64_t batch_size = 0;  // images per step; 0 = the stage's batch (train.stages[i].batch_size, else train.batch_size)
+  std::string precision;   // fp32 | bf16 (CUDA autocast); "" = train.precision on CUDA, fp32 on the CPU
+  int64_t stage = 0;       // 1-based index into train.stages (which levels train); 0 = the last stage
+  int64_t warmup = 1;      // untimed runs before each measured phase
+  int64_t repeats = 5;     // timed runs per phase
+  int threads = 0;         // intra-op threads (torch::set_num_threads); 0 = LibTorch's default
   int64_t text_tokens = 0;     // tokens of the synthetic text features; 0 = text.max_tokens (128)
   bool step = true;            // measure the training step (images/s, MFU); off: forward and forward+backward only
   bool sample = true;          // measure sampling latency
   int64_t sample_steps = 250;  // network calls per sampling chain
   std::vector<int64_t> sample_batches = {1, 8};
-  int64_t sample_repeats = 1;  // timed chains per batch size (after a short warm-up of the denoiser)
-  bool cuda_graphs = true;     // on CUDA, also sample with the denoiser replayed from a CUDA graph
+  int64_t sample_repeats = 1;            // timed chains per batch size (after a short warm-up of the denoiser)
+  bool cuda_graphs = true;               // on CUDA, also sample with the denoiser replayed from a CUDA graph
   std::optional<double> guidance_scale;  // classifier-free guidance while sampling; empty = sample.guidance_scale
-  double peak_tflops = 989.0;  // the device's dense bf16 peak for MFU (H100 SXM)
-  bool measure_matmul = true;  // on CUDA, measure a large bf16 matmul and report MFU against it too
-  bool channels_last = false;  // 4-D weights and inputs in channels-last memory format
-  bool tf32 = false;           // on CUDA, TF32 for fp32 matmuls and convolutions
-  bool cudnn_benchmark = true; // on CUDA, let cuDNN pick the fastest algorithms for the fixed shapes
+  double peak_tflops = 989.0;            // the device's dense bf16 peak for MFU (H100 SXM)
+  bool measure_matmul = true;            // on CUDA, measure a large bf16 matmul and report MFU against it too
+  bool channels_last = false;            // 4-D weights and inputs in channels-last memory format
+  bool tf32 = false;                     // on CUDA, TF32 for fp32 matmuls and convolutions
+  bool cudnn_benchmark = true;           // on CUDA, let cuDNN pick the fastest algorithms for the fixed shapes
   uint64_t seed = 0;
 };
 
@@ -59,18 +59,18 @@ struct BenchResult {
   int64_t text_tokens = 0;      // 0 for configs without text conditioning
   int threads = 0;
   bool channels_last = false, tf32 = false;
-  int64_t parameters = 0;       // of the whole model
+  int64_t parameters = 0;  // of the whole model
   std::string libtorch_version, libmdm_version, machine;
   int64_t warmup = 0, repeats = 0;
 
   // Timings (seconds per call on the batch) and what follows from them.
   Timing forward, forward_backward, step;  // step: no repeats when it was not measured
-  double images_per_s = 0;  // batch ÷ median step time (0 when the step was not measured)
+  double images_per_s = 0;                 // batch ÷ median step time (0 when the step was not measured)
   // Peak memory per phase: the CUDA caching allocator's peak allocated bytes, or the process's peak RSS on
   // the CPU (VmHWM, reset before each phase where the kernel allows it).
   int64_t forward_peak_bytes = 0, forward_backward_peak_bytes = 0, step_peak_bytes = 0;
-  int64_t peak_memory_bytes = 0;  // the largest of the three
-  std::string memory_note;        // how the peak was measured
+  int64_t peak_memory_bytes = 0;       // the largest of the three
+  std::string memory_note;             // how the peak was measured
   double forward_flops_per_image = 0;  // summary.cpp's count for the stage's model
   double flops_per_image = 0;          // a training step: 3 × forward
   double achieved_tflops = 0;          // flops_per_image × images/s
