@@ -31,6 +31,11 @@ printf '%s\n' "red heart" "green frog" "smiling face" "blue car" "yellow star" "
 "$build_dir/tools/mdm-sample" -c "$run_dir/last" --prompts-file "$run_dir/quickstart/prompts.txt" -n 2 -b 2 --seed 0 -q \
   -o "$run_dir/quickstart/sample_{index}.png" --grid "$run_dir/quickstart/grid.png"
 echo
+echo "== do prompts matter? mean colour of 8 samples per prompt against the training images they name"
+# Exit code 2 = the prompts do not separate (a too-short run); the check's verdict is printed either way.
+"$build_dir/tools/mdm-eval-prompts" -c "$run_dir/last" --data "$data_dir/train.tsv" -n 8 -b 8 \
+  --target "red heart=red heart" --target "green frog=frog" --target "smiling face=smiling face" || [[ $? -eq 2 ]]
+echo
 echo "samples:        $run_dir/quickstart/grid.png (one row per prompt: $run_dir/quickstart/prompts.txt)"
 echo "                more: $build_dir/tools/mdm-sample -c $run_dir/last -p \"red heart\" -n 4 --grid heart.png"
 echo "training grids: $run_dir/samples/ (EMA samples, every level side by side; loss.png = the loss curve)"

@@ -1,3 +1,4 @@
+#include <mdm/io/checkpoint.h>
 #include <mdm/text/caption_tokenizer.h>
 #include <mdm/text/sentencepiece_training.h>
 #include <mdm/text/text_encoder.h>
@@ -63,6 +64,25 @@ std::shared_ptr<const Tokenizer> prepare_tokenizer(const Config& config, const d
     path = (fs::path(run_dir) / "tokenizer.model").string();
   }
   if (scratch && !fs::exists(path)) {
+    // A run that starts from an earlier run's checkpoint (a progressive stage's init_from) keeps that run's
+    // vocabulary: its trained encoder's embedding rows mean those pieces.
+    for (const auto& stage : config.train.stages) {
+      if (stage.init_from.empty()) continue;
+      const auto info = io::read_checkpoint_info(stage.init_from);
+      if (info.tokenizer_file.empty()) continue;
+      if (!fs::path(path).parent_path().empty()) fs::create_directories(fs::path(path).parent_path());
+      const fs::path final_path(path);
+      const fs::path tmp = final_path.parent_path() / fmt::format("{}.{}.tmp{}", final_path.stem().string(),
+                                                                  ::getpid(), final_path.extension().string());
+      std::error_code ec;
+      fs::copy_file(info.tokenizer_file, tmp, fs::copy_options::overwrite_existing, ec);
+      if (!ec) fs::rename(tmp, final_path, ec);
+      if (ec) {
+        throw Error(fmt::format("{}: cannot copy the tokenizer of {} ({})", path, info.tokenizer_file, ec.message()));
+      }
+      spdlog::info("text: the tokenizer of {} (init_from) → {}", info.tokenizer_file, path);
+      return load_tokenizer(path);
+    }
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::string> captions;
     const int64_t n = data.size();

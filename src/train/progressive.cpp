@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (in ranges.h since fmt 11)
 
+#include <map>
+
 namespace mdm::train {
 
 std::shared_ptr<Denoiser> inner_model(const std::shared_ptr<Denoiser>& model, size_t levels) {
@@ -59,8 +61,34 @@ InitReport init_from_checkpoint(const std::shared_ptr<Denoiser>& model, const st
   InitReport report;
   report.checkpoint = info.weights_file;
   report.prefix = inner_prefix(model->config(), levels);
-  const auto tensors = io::load_safetensors(info.weights_file);
-  report.load = load_state_dict(*inner, tensors, /*strict=*/false, info.weights_file);
+  // A text encoder trained with the denoiser is a submodule of the outermost model ("text_encoder.*"), not of
+  // the inner one: its tensors go to this model's encoder, so a progressive stage keeps the learned encoder.
+  const std::string kEncoder = "text_encoder.";
+  std::map<std::string, torch::Tensor> unet_tensors, encoder_tensors;
+  for (const auto& [name, t] : io::load_safetensors(info.weights_file)) {
+    if (name.rfind(kEncoder, 0) == 0) {
+      encoder_tensors.emplace(name.substr(kEncoder.size()), t);
+    } else {
+      unet_tensors.emplace(name, t);
+    }
+  }
+  report.load = load_state_dict(*inner, unet_tensors, /*strict=*/false, info.weights_file);
+  std::shared_ptr<torch::nn::Module> encoder;
+  for (const auto& child : model->named_children()) {
+    if (child.key() + "." == kEncoder) encoder = child.value();
+  }
+  if (!encoder_tensors.empty() || encoder) {
+    LoadReport enc;
+    if (encoder) {
+      enc = load_state_dict(*encoder, encoder_tensors, /*strict=*/false, info.weights_file);
+    } else {
+      for (const auto& [name, t] : encoder_tensors) enc.unexpected.push_back(name);
+    }
+    // Named from the outermost model: the report's prefix applies to the inner model's tensors only.
+    for (const auto& n : enc.loaded) report.encoder_loaded.push_back(kEncoder + n);
+    for (const auto& n : enc.missing) report.encoder_missing.push_back(kEncoder + n);
+    for (const auto& n : enc.unexpected) report.load.unexpected.push_back(kEncoder + n);
+  }
   return report;
 }
 

@@ -185,6 +185,11 @@ void Trainer::enter_stage(size_t stage) {
                  report.load.unexpected.size());
     for (const auto& k : report.load.missing) spdlog::warn("  missing (left as initialised): {}{}", report.prefix, k);
     for (const auto& k : report.load.unexpected) spdlog::warn("  unexpected (ignored): {}", k);
+    if (!report.encoder_loaded.empty() || !report.encoder_missing.empty()) {
+      spdlog::info("stage {}: text encoder: {} tensors copied, {} missing", stage + 1, report.encoder_loaded.size(),
+                   report.encoder_missing.size());
+    }
+    for (const auto& k : report.encoder_missing) spdlog::warn("  missing (left as initialised): {}", k);
     ema_->copy_from(*model_);
     if (dp_) dp_->broadcast_weights(*model_, ema_->model());
   }

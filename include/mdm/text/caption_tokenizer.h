@@ -14,7 +14,8 @@ namespace mdm::text {
 
 // The tokenizer a run uses. When the file text.tokenizer names does not exist and the encoder is trained from
 // scratch (text.trainable, no text.weights), a SentencePiece model of text.tokenizer_vocab_size pieces is
-// learned from every caption of `data` and written there (default RUN_DIR/tokenizer.model). Throws
+// learned from every caption of `data` and written there (default RUN_DIR/tokenizer.model), unless a stage
+// initialises from a checkpoint that carries a tokenizer: that one is copied there. Throws
 // ConfigError / mdm::Error naming the file (missing, corrupt) or the data set (no captions).
 std::shared_ptr<const Tokenizer> prepare_tokenizer(const Config& config, const data::DataSource& data,
                                                    const std::string& run_dir);

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace mdm::train {
 
@@ -24,12 +25,15 @@ ModelConfig inner_model_config(const ModelConfig& model, size_t levels);
 struct InitReport {
   std::string checkpoint;  // the weights file read
   std::string prefix;      // where its keys went ("inner_unet.")
-  LoadReport load;
+  LoadReport load;  // the inner model's tensors (named without the prefix); unexpected names include the encoder's
+  // A text encoder trained with the denoiser (the model's "text_encoder" submodule): its tensors copied from the
+  // checkpoint's "text_encoder.*", and those the checkpoint lacks (left as initialised). Named from the model.
+  std::vector<std::string> encoder_loaded, encoder_missing;
 };
 
 // Loads checkpoint `dir` (a libmdm checkpoint directory: its EMA weights when present) into the inner
-// model with as many levels as the checkpoint's model. Shape mismatches are errors naming the tensor;
-// missing and unexpected names are reported, not fatal.
+// model with as many levels as the checkpoint's model, and its trained text encoder (text_encoder.*) into this
+// model's. Shape mismatches are errors naming the tensor; missing and unexpected names are reported, not fatal.
 InitReport init_from_checkpoint(const std::shared_ptr<Denoiser>& model, const std::string& dir);
 
 }  // namespace mdm::train

@@ -1,0 +1,55 @@
+// Do prompts matter? A colour check for text-conditioned models on small data sets: the mean colour of the
+// samples of a prompt against the mean colour of the training images whose caption names the same thing.
+// Emoji-like data (OpenMoji) are flat-coloured shapes on white, so "red heart" samples should have a mean
+// colour near the red-heart images' and far from the frog images'; a model that ignores its prompt gives
+// every prompt the same mean colour. A coarse measure, but one that needs no learned feature extractor.
+#pragma once
+
+#include <mdm/data/data_source.h>
+#include <mdm/pipeline/pipeline.h>
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace mdm::eval {
+
+// Mean RGB of images [N, 3, H, W] in [−1, 1], mapped to [0, 1]: a float tensor [3].
+torch::Tensor mean_colour(const torch::Tensor& images);
+
+// Euclidean distance of two mean colours (each [3] in [0, 1]; at most √3).
+double colour_distance(const torch::Tensor& a, const torch::Tensor& b);
+
+// The images of `data` whose caption begins with `caption_prefix` (ASCII case-insensitive, after leading
+// spaces), decoded as training decodes them at `resolution`: float [N, 3, r, r] in [−1, 1]. Unreadable
+// records are skipped. Throws mdm::Error naming the data set and the prefix when no caption matches.
+torch::Tensor images_with_caption(const data::DataSource& data, const std::string& caption_prefix,
+                                  int64_t resolution);
+
+// A prompt and the caption prefix of the training images it should look like ("red heart" → "red heart";
+// "green frog" → "frog").
+struct PromptTarget {
+  std::string prompt;
+  std::string caption_prefix;
+};
+
+struct PromptColourReport {
+  std::vector<PromptTarget> targets;
+  std::vector<int64_t> reference_images;   // training images per caption prefix
+  std::vector<torch::Tensor> reference;    // their mean colours, [3] each
+  std::vector<torch::Tensor> sampled;      // the mean colour of each prompt's samples (highest level), [3] each
+  // distance[i][j]: prompt i's samples to caption prefix j's images.
+  std::vector<std::vector<double>> distance;
+  // Every prompt's samples are nearer to its own images than every other prompt's samples are
+  // (distance[i][i] < distance[k][i] for all k ≠ i).
+  bool prompts_matter() const;
+  std::string table() const;  // human-readable, one row per prompt
+};
+
+// Samples `g.num_images` images per prompt (g's seed, sampler, steps and guidance) and measures them at the
+// pipeline's highest level against the matching training images decoded at that resolution.
+PromptColourReport prompt_colour_report(Pipeline& pipeline, const std::vector<PromptTarget>& targets,
+                                        const data::DataSource& data, GenerateOptions g);
+
+}  // namespace mdm::eval
