@@ -375,14 +375,17 @@ void Trainer::write_samples() {
   opt.num_images = 1;
   std::vector<torch::Tensor> cells;
   ema_->model().eval();
-  // Text models: the captions of the first records of the data (what the model has seen).
+  // Text models: the captions of the first records of the data (what the model has seen) that fit in
+  // text.max_tokens (with text.overflow: truncate, longer ones trained truncated; a sampling prompt must fit).
   std::vector<std::string> prompts;
   for (int64_t i = 0; config_.model.conditioning == ConditioningKind::Text && i < data_->size() &&
                       static_cast<int64_t>(prompts.size()) < options_.sample_count;
        ++i) {
     try {
       auto caption = data_->read(i).caption;
-      if (!caption.empty()) prompts.push_back(caption);
+      if (!caption.empty() && tokenizer_->count_tokens(caption) <= config_.text.max_tokens) {
+        prompts.push_back(caption);
+      }
     } catch (const data::RecordError&) {
     }
   }

@@ -201,6 +201,39 @@ TEST(TextTraining, OverlongCaptionsAreFilteredOrTruncated) {
   EXPECT_EQ(kept->read(0).caption, source->read(0).caption);
 }
 
+// With text.overflow: truncate, a caption over max_tokens trains truncated; the run's sample grids take their
+// prompts from captions that fit (a sampling prompt over the limit is an error), so the run goes on.
+class LongFirstCaption : public CaptionedDiscs {
+ public:
+  using CaptionedDiscs::CaptionedDiscs;
+  data::Record read(int64_t i) const override {
+    auto r = CaptionedDiscs::read(i);
+    if (i == 0) {
+      for (int k = 0; k < 40; ++k) r.caption += ", red heart love emotion";
+    }
+    return r;
+  }
+};
+
+TEST(TextTraining, TruncatedCaptionsTrainAndSampleGridsUseCaptionsThatFit) {
+  spdlog::set_level(spdlog::level::warn);
+  const auto root = temp_dir("text_truncate");
+  Config cfg = text_config(root, 2);
+  cfg.text.overflow = "truncate";
+  cfg.train.sample_every = 1;
+  auto source = std::make_shared<LongFirstCaption>(8, 16);
+  train::TrainerOptions o;
+  o.run_dir = root;
+  o.data = source;
+  train::Trainer trainer(cfg, o);
+  const auto result = trainer.run();
+  spdlog::set_level(spdlog::level::info);
+  EXPECT_TRUE(result.finished);
+  EXPECT_TRUE(std::filesystem::exists(root + "/samples/step_00000001.png"));
+  EXPECT_TRUE(std::filesystem::exists(root + "/samples/step_00000002.png"));
+  std::filesystem::remove_all(root);
+}
+
 TEST(TextTraining, MissingWeightsAndWidthMismatchAreConfigErrors) {
   Config cfg = text_config(temp_dir("text_errors"), 1);
   cfg.text.trainable = false;  // frozen, but no pretrained folder
