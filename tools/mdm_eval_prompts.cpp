@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
   CLI::App app{"mdm-eval-prompts: mean colour of each prompt's samples against its training images"};
   std::string checkpoint, data_path, data_format = "tsv", device = "cpu", sampler;
   std::vector<std::string> targets;
-  int64_t steps = 0;
+  int64_t steps = 0, resolution = 0;
   double cfg = -1;
   mdm::GenerateOptions g;
   g.num_images = 8;
@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "sampling steps (default: the checkpoint's sample.steps)");
   app.add_option("--sampler", sampler, "ancestral | ddim | dpmsolver++ (default: the checkpoint's)");
   app.add_option("--cfg-scale", cfg, "classifier-free guidance scale (default: the checkpoint's)");
+  app.add_option("--resolution", resolution, "the level measured (default: the highest)");
   app.add_option("--device", device, "cpu | cuda | cuda:N")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
     g.threshold = opts.threshold;
     g.guidance_scale = cfg >= 0 ? cfg : opts.guidance_scale;
     const auto data = mdm::data::open_data_source(data_format, data_path);
-    const auto report = mdm::eval::prompt_colour_report(pipeline, parsed, *data, g);
+    const auto report = mdm::eval::prompt_colour_report(pipeline, parsed, *data, g, resolution);
     std::cout << report.table();
     return report.prompts_matter() ? 0 : 2;
   } catch (const std::exception& e) {

@@ -75,6 +75,7 @@ bool PromptColourReport::prompts_matter() const {
 
 std::string PromptColourReport::table() const {
   std::ostringstream out;
+  out << fmt::format("mean colours (RGB in [0, 1]) at {}²\n", resolution);
   for (size_t j = 0; j < targets.size(); ++j) {
     out << fmt::format("training images \"{}…\": {} image(s), mean colour {}\n", targets[j].caption_prefix,
                        reference_images[j], rgb(reference[j]));
@@ -86,17 +87,33 @@ std::string PromptColourReport::table() const {
     }
     out << "\n";
   }
-  out << (prompts_matter() ? "prompts matter: every prompt's samples are nearest its own training images\n"
-                           : "prompts do NOT separate: some prompt's samples are not nearest its own images\n");
+  for (size_t j = 0; j < targets.size(); ++j) {
+    size_t nearest = 0;
+    for (size_t i = 1; i < targets.size(); ++i) {
+      if (distance[i][j] < distance[nearest][j]) nearest = i;
+    }
+    out << fmt::format("\"{}…\" images: nearest are the samples of \"{}\"{}\n", targets[j].caption_prefix,
+                       targets[nearest].prompt, nearest == j ? " (its own prompt)" : " (NOT its own prompt)");
+  }
+  out << (prompts_matter() ? "prompts matter: each caption set's images are nearest the samples of its own prompt\n"
+                           : "prompts do NOT separate: some caption set's images are nearer another prompt's samples\n");
   return out.str();
 }
 
 PromptColourReport prompt_colour_report(Pipeline& pipeline, const std::vector<PromptTarget>& targets,
-                                        const data::DataSource& data, GenerateOptions g) {
+                                        const data::DataSource& data, GenerateOptions g, int64_t resolution) {
   if (targets.size() < 2) throw Error("prompt_colour_report: needs at least two prompts to compare");
   PromptColourReport r;
   r.targets = targets;
-  const int64_t resolution = pipeline.config().model.level_resolutions().back();
+  const auto levels = pipeline.config().model.level_resolutions();  // lowest first
+  if (resolution == 0) resolution = levels.back();
+  const auto found = std::find(levels.begin(), levels.end(), resolution);
+  if (found == levels.end()) {
+    throw Error(fmt::format("prompt colour check: the model has no {}² level (its levels: {})", resolution,
+                            fmt::join(levels, ", ")));
+  }
+  const auto level = static_cast<size_t>(found - levels.begin());
+  r.resolution = resolution;
   for (const auto& t : targets) {
     const auto images = images_with_caption(data, t.caption_prefix, resolution);
     r.reference_images.push_back(images.size(0));
@@ -104,7 +121,7 @@ PromptColourReport prompt_colour_report(Pipeline& pipeline, const std::vector<Pr
   }
   for (const auto& t : targets) {
     g.prompt = t.prompt;
-    r.sampled.push_back(mean_colour(pipeline.generate(g).back()));
+    r.sampled.push_back(mean_colour(pipeline.generate(g).at(level)));
     std::vector<double> row;
     for (const auto& ref : r.reference) row.push_back(colour_distance(r.sampled.back(), ref));
     r.distance.push_back(std::move(row));

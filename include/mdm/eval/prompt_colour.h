@@ -38,18 +38,21 @@ struct PromptColourReport {
   std::vector<PromptTarget> targets;
   std::vector<int64_t> reference_images;   // training images per caption prefix
   std::vector<torch::Tensor> reference;    // their mean colours, [3] each
-  std::vector<torch::Tensor> sampled;      // the mean colour of each prompt's samples (highest level), [3] each
+  int64_t resolution = 0;                  // of the level measured
+  std::vector<torch::Tensor> sampled;      // the mean colour of each prompt's samples at that level, [3] each
   // distance[i][j]: prompt i's samples to caption prefix j's images.
   std::vector<std::vector<double>> distance;
-  // Every prompt's samples are nearer to its own images than every other prompt's samples are
-  // (distance[i][i] < distance[k][i] for all k ≠ i).
+  // For every caption set i, its images are nearer the samples of its own prompt than those of any other
+  // prompt (distance[i][i] < distance[k][i] for all k ≠ i): "red heart" samples are closer to the red-heart
+  // images than "green frog" samples are, and so on for each set.
   bool prompts_matter() const;
   std::string table() const;  // human-readable, one row per prompt
 };
 
 // Samples `g.num_images` images per prompt (g's seed, sampler, steps and guidance) and measures them at the
-// pipeline's highest level against the matching training images decoded at that resolution.
+// level of `resolution` (0: the pipeline's highest) against the matching training images decoded at that
+// resolution. A resolution the model has no level for is an mdm::Error naming its levels.
 PromptColourReport prompt_colour_report(Pipeline& pipeline, const std::vector<PromptTarget>& targets,
-                                        const data::DataSource& data, GenerateOptions g);
+                                        const data::DataSource& data, GenerateOptions g, int64_t resolution = 0);
 
 }  // namespace mdm::eval
