@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libgloo-dev                     # LibTorch 1.13 (CPU) with c10d/Gloo
+  libopenblas0-openmp                          # BLAS for LibTorch's matmuls (the default libblas3 is the
+                                               # unoptimised reference BLAS: 1.4-1.7x slower steps here)
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libopencv-dev libpng-dev libgtest-dev
   libsentencepiece-dev sentencepiece          # text: tokenizer library and spm_encode (tests)

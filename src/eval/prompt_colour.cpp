@@ -40,6 +40,16 @@ torch::Tensor mean_colour(const torch::Tensor& images) {
   return images.to(torch::kFloat).mean({0, 2, 3}).add(1).div(2);  // [3] in [0, 1]
 }
 
+torch::Tensor fill_colour(const torch::Tensor& images, double min_saturation) {
+  const auto all = mean_colour(images);  // checks the shape
+  const auto rgb = images.to(torch::kFloat).add(1).div(2).permute({1, 0, 2, 3}).reshape({3, -1});  // [3, N·H·W]
+  const auto saturation = std::get<0>(rgb.max(0)) - std::get<0>(rgb.min(0));                        // [N·H·W]
+  const auto coloured = saturation.ge(min_saturation);
+  const int64_t count = coloured.sum().item<int64_t>();
+  if (count == 0) return all;
+  return rgb.index({torch::indexing::Slice(), coloured}).mean(1);  // [3]
+}
+
 double colour_distance(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat) - b.to(torch::kFloat)).norm().item<double>();
 }
@@ -75,13 +85,13 @@ bool PromptColourReport::prompts_matter() const {
 
 std::string PromptColourReport::table() const {
   std::ostringstream out;
-  out << fmt::format("mean colours (RGB in [0, 1]) at {}²\n", resolution);
+  out << fmt::format("fill colours (mean RGB in [0, 1] of the pixels with saturation >= 0.2) at {}²\n", resolution);
   for (size_t j = 0; j < targets.size(); ++j) {
-    out << fmt::format("training images \"{}…\": {} image(s), mean colour {}\n", targets[j].caption_prefix,
+    out << fmt::format("training images \"{}…\": {} image(s), fill colour {}\n", targets[j].caption_prefix,
                        reference_images[j], rgb(reference[j]));
   }
   for (size_t i = 0; i < targets.size(); ++i) {
-    out << fmt::format("samples of \"{}\": mean colour {}; distance to", targets[i].prompt, rgb(sampled[i]));
+    out << fmt::format("samples of \"{}\": fill colour {}; distance to", targets[i].prompt, rgb(sampled[i]));
     for (size_t j = 0; j < targets.size(); ++j) {
       out << fmt::format("{} \"{}…\" {:.3f}", j == 0 ? "" : ",", targets[j].caption_prefix, distance[i][j]);
     }
@@ -117,11 +127,11 @@ PromptColourReport prompt_colour_report(Pipeline& pipeline, const std::vector<Pr
   for (const auto& t : targets) {
     const auto images = images_with_caption(data, t.caption_prefix, resolution);
     r.reference_images.push_back(images.size(0));
-    r.reference.push_back(mean_colour(images));
+    r.reference.push_back(fill_colour(images));
   }
   for (const auto& t : targets) {
     g.prompt = t.prompt;
-    r.sampled.push_back(mean_colour(pipeline.generate(g).at(level)));
+    r.sampled.push_back(fill_colour(pipeline.generate(g).at(level)));
     std::vector<double> row;
     for (const auto& ref : r.reference) row.push_back(colour_distance(r.sampled.back(), ref));
     r.distance.push_back(std::move(row));

@@ -59,6 +59,19 @@ TEST(PromptColour, MeanColourMapsModelSpaceToUnitRgb) {
   EXPECT_THROW(eval::mean_colour(torch::zeros({2, 1, 4, 4})), Error);
 }
 
+TEST(PromptColour, FillColourIgnoresWhiteBlackAndGreyPixels) {
+  // One 2×2 image in [0, 1]: white, black, grey 0.5, and red (1, 0.1, 0.1); then a second image: green
+  // (0.2, 0.8, 0.2) and three whites. Coloured (saturation ≥ 0.2): red and green → mean (0.6, 0.45, 0.15).
+  auto unit = torch::tensor({1.0f, 0.0f, 0.5f, 1.0f, 1.0f, 0.0f, 0.5f, 0.1f, 1.0f, 0.0f, 0.5f, 0.1f}).reshape({3, 2, 2});
+  auto second = torch::ones({3, 2, 2});
+  second.index_put_({torch::indexing::Slice(), 0, 0}, torch::tensor({0.2f, 0.8f, 0.2f}));
+  const auto images = torch::stack({unit, second}).mul(2).sub(1);  // model space
+  const auto fill = eval::fill_colour(images);
+  EXPECT_TRUE(torch::allclose(fill, torch::tensor({0.6f, 0.45f, 0.15f}), 1e-5, 1e-6)) << fill;
+  // A saturation threshold above both: no coloured pixel, the whole mean.
+  EXPECT_TRUE(torch::allclose(eval::fill_colour(images, 0.95), eval::mean_colour(images)));
+}
+
 TEST(PromptColour, ImagesAreChosenByCaptionPrefixIgnoringCaseAndCorruptRecords) {
   Captioned data;
   const auto hearts = eval::images_with_caption(data, "red heart", 4);

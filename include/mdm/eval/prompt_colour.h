@@ -1,8 +1,8 @@
-// Do prompts matter? A colour check for text-conditioned models on small data sets: the mean colour of the
-// samples of a prompt against the mean colour of the training images whose caption names the same thing.
-// Emoji-like data (OpenMoji) are flat-coloured shapes on white, so "red heart" samples should have a mean
-// colour near the red-heart images' and far from the frog images'; a model that ignores its prompt gives
-// every prompt the same mean colour. A coarse measure, but one that needs no learned feature extractor.
+// Do prompts matter? A colour check for text-conditioned models on small data sets: the fill colour of the
+// samples of a prompt against the fill colour of the training images whose caption names the same thing.
+// Emoji-like data (OpenMoji) are flat-coloured shapes on white, so "red heart" samples should be filled
+// with a colour near the red-heart image's and far from the frog's; a model that ignores its prompt gives
+// every prompt the same colours. A coarse measure, but one that needs no learned feature extractor.
 #pragma once
 
 #include <mdm/data/data_source.h>
@@ -17,6 +17,12 @@ namespace mdm::eval {
 
 // Mean RGB of images [N, 3, H, W] in [−1, 1], mapped to [0, 1]: a float tensor [3].
 torch::Tensor mean_colour(const torch::Tensor& images);
+
+// The fill colour of images [N, 3, H, W] in [−1, 1]: the mean RGB (in [0, 1]) of their coloured pixels, those
+// whose saturation max(R, G, B) − min(R, G, B) is at least `min_saturation` (in [0, 1]). Emoji are flat fills
+// on white with black outlines: white, black and grey pixels say nothing about what was drawn, and the whole
+// image's mean is mostly background. Falls back to mean_colour when no pixel is coloured. A float tensor [3].
+torch::Tensor fill_colour(const torch::Tensor& images, double min_saturation = 0.2);
 
 // Euclidean distance of two mean colours (each [3] in [0, 1]; at most √3).
 double colour_distance(const torch::Tensor& a, const torch::Tensor& b);
@@ -37,9 +43,9 @@ struct PromptTarget {
 struct PromptColourReport {
   std::vector<PromptTarget> targets;
   std::vector<int64_t> reference_images;   // training images per caption prefix
-  std::vector<torch::Tensor> reference;    // their mean colours, [3] each
+  std::vector<torch::Tensor> reference;    // their fill colours, [3] each
   int64_t resolution = 0;                  // of the level measured
-  std::vector<torch::Tensor> sampled;      // the mean colour of each prompt's samples at that level, [3] each
+  std::vector<torch::Tensor> sampled;      // the fill colour of each prompt's samples at that level, [3] each
   // distance[i][j]: prompt i's samples to caption prefix j's images.
   std::vector<std::vector<double>> distance;
   // For every caption set i, its images are nearer the samples of its own prompt than those of any other
