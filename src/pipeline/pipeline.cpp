@@ -17,8 +17,8 @@ GenerateOptions GenerateOptions::from_config(const SampleConfig& s) {
   o.eta = s.eta;
   o.spacing = s.spacing;
   o.guidance_scale = s.guidance_scale;
-  o.guidance_form = s.guidance_form;
   o.threshold = ThresholdOptions{s.threshold, s.threshold_percentile, s.threshold_max};
+  o.guidance_form = s.guidance_form;
   o.negative_prompt = s.negative_prompt;
   o.seed = s.seed;
   return o;
