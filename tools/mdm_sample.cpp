@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   std::string prompt, prompts_file;
   std::vector<int64_t> class_labels;
   int64_t steps = 0;
-  std::string sampler, threshold, spacing;
+  std::string sampler, threshold, spacing, guidance_form;
   double eta = -1, cfg = -1, percentile = -1;
   app.add_option("-c,--checkpoint", job.checkpoint, "checkpoint directory (config.yaml + ema/model.safetensors)")->required();
   app.add_option("-p,--prompt", prompt, "text prompt");
@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
   app.add_option("--sampler", sampler, "ancestral | ddim | dpmsolver++");
   app.add_option("--eta", eta, "DDIM eta (0 = deterministic)");
   app.add_option("--spacing", spacing, "time steps: auto | reference | trailing");
-  app.add_option("--cfg-scale", cfg, "classifier-free guidance scale (1 = off)");
+  app.add_option("--cfg-scale", cfg, "classifier-free guidance scale (cfg form: 1 = off; uvit form: 0 = off)");
+  app.add_option("--guidance-form", guidance_form, "cfg: u + s(c - u) | uvit: c + s(c - u) (default: the checkpoint's)");
   app.add_option("--threshold", threshold, "clip | dynamic | dynamic-if | none");
   app.add_option("--threshold-percentile", percentile, "percentile of dynamic thresholding");
   app.add_option("-s,--seed", job.seed, "seed of the first image; image i uses seed + i; -1 = random (printed)");
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
     if (!spacing.empty()) job.spacing = spacing;
     if (app.count("--eta")) job.eta = eta;
     if (app.count("--cfg-scale")) job.guidance_scale = cfg;
+    if (!guidance_form.empty()) job.guidance_form = guidance_form;
     if (app.count("--threshold-percentile")) job.threshold_percentile = percentile;
     mdm::run_sample_job(job, std::cerr);
   } catch (const std::exception& e) {

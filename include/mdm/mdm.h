@@ -6,6 +6,7 @@
 #include <mdm/io/safetensors.h>
 #include <mdm/models/build.h>
 #include <mdm/models/denoiser.h>
+#include <mdm/models/dimr.h>
 #include <mdm/models/nested_unet.h>
 #include <mdm/models/state_dict.h>
 #include <mdm/models/summary.h>

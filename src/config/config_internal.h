@@ -8,6 +8,13 @@
 namespace mdm::detail {
 
 Config parse_native(const YamlMap& root);
+
+// The integer keys of a DiMR branch and their fields, in the order the loader reads and the writer writes them.
+inline std::vector<std::pair<const char*, int64_t*>> dimr_int_keys(DiMRBranchConfig& b) {
+  return {{"resolution", &b.resolution}, {"patch_size", &b.patch_size}, {"dim", &b.dim},
+          {"hidden_dim", &b.hidden_dim}, {"num_heads", &b.num_heads},   {"kernel_size", &b.kernel_size},
+          {"num_blocks", &b.num_blocks}};
+}
 // apple/ml-mdm's layout: `unet_config:` (+ `model:`/`vision_model:`, `diffusion_config:`, `reader_config:`).
 Config parse_reference(const YamlMap& root);
 

@@ -64,6 +64,24 @@ UNetConfig parse_unet(const YamlMap& m, const UNetConfig& inherited) {
   return u;
 }
 
+void parse_dimr(const YamlMap& m, DiMRConfig& d) {
+  using detail::dimr_int_keys;
+  if (auto branches = m.get_map_list("branches")) {
+    d.branches.clear();
+    for (const auto& b : *branches) {
+      DiMRBranchConfig br;
+      b.read("block", br.block);
+      for (const auto& [key, field] : dimr_int_keys(br)) b.read(key, *field);
+      b.read("dropout", br.dropout);
+      b.finish();
+      d.branches.push_back(br);
+    }
+  }
+  m.read("schedule", d.schedule);
+  m.read("final_kernel_size", d.final_kernel_size);
+  m.finish();
+}
+
 void parse_model(const YamlMap& m, ModelConfig& model) {
   m.read("arch", model.arch);
   m.read("input_channels", model.input_channels);
@@ -75,7 +93,9 @@ void parse_model(const YamlMap& m, ModelConfig& model) {
   m.read("num_lm_attn_layers", model.num_lm_attn_layers);
   m.read("masked_cross_attention", model.masked_cross_attention);
   m.read("num_classes", model.num_classes);
-  model.unet = parse_unet(m, UNetConfig{});
+  // A DiMR model has no UNet keys: they stay unread, so the strict reader names them as unknown.
+  if (model.arch != "dimr") model.unet = parse_unet(m, UNetConfig{});
+  if (auto d = m.get_map("dimr")) parse_dimr(*d, model.dimr);
   m.finish();
 }
 
@@ -124,6 +144,7 @@ void parse_diffusion(const YamlMap& m, DiffusionConfig& d) {
   }
   m.read("cfg_dropout", d.cfg_dropout);
   m.read("downsample", d.downsample);
+  m.read("shared_noise", d.shared_noise);
   m.finish();
 }
 
@@ -174,6 +195,7 @@ void parse_sample(const YamlMap& m, SampleConfig& s) {
   m.read("sampler", s.sampler);
   m.read("steps", s.steps);
   m.read("guidance_scale", s.guidance_scale);
+  m.read("guidance_form", s.guidance_form);
   m.read("threshold", s.threshold);
   m.read("threshold_percentile", s.threshold_percentile);
   m.read("threshold_max", s.threshold_max);
@@ -237,6 +259,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
 }
 
 void fill_defaults(ModelConfig& model) {
+  if (model.is_dimr()) return;  // one schedule for every branch (dimr.schedule)
   const int64_t lowest = model.levels().back()->resolutions.front();
   for (UNetConfig* u = &model.unet;; u = &u->inner()) {
     if (u->schedule.empty()) {

@@ -2,6 +2,8 @@
 #include <mdm/config/config.h>
 #include <yaml-cpp/yaml.h>
 
+#include "config_internal.h"
+
 namespace mdm {
 namespace {
 
@@ -36,6 +38,22 @@ void write_unet(YAML::Emitter& out, const UNetConfig& u) {
   }
 }
 
+void write_dimr(YAML::Emitter& out, const DiMRConfig& d) {
+  out << YAML::Key << "dimr" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "branches" << YAML::Value << YAML::BeginSeq;
+  for (DiMRBranchConfig b : d.branches) {  // a copy: dimr_int_keys hands out pointers
+    out << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "block" << YAML::Value << b.block;
+    for (const auto& [key, field] : detail::dimr_int_keys(b)) out << YAML::Key << key << YAML::Value << *field;
+    out << YAML::Key << "dropout" << YAML::Value << b.dropout;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "schedule" << YAML::Value << d.schedule;
+  out << YAML::Key << "final_kernel_size" << YAML::Value << d.final_kernel_size;
+  out << YAML::EndMap;
+}
+
 void write_model(YAML::Emitter& out, const ModelConfig& m) {
   out << YAML::Key << "model" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "arch" << YAML::Value << m.arch;
@@ -48,7 +66,11 @@ void write_model(YAML::Emitter& out, const ModelConfig& m) {
   out << YAML::Key << "num_lm_attn_layers" << YAML::Value << m.num_lm_attn_layers;
   out << YAML::Key << "masked_cross_attention" << YAML::Value << m.masked_cross_attention;
   out << YAML::Key << "num_classes" << YAML::Value << m.num_classes;
-  write_unet(out, m.unet);
+  if (m.is_dimr()) {
+    write_dimr(out, m.dimr);
+  } else {
+    write_unet(out, m.unet);
+  }
   out << YAML::EndMap;
 }
 
@@ -131,6 +153,7 @@ std::string to_yaml(const Config& c) {
   }
   out << YAML::Key << "cfg_dropout" << YAML::Value << d.cfg_dropout;
   out << YAML::Key << "downsample" << YAML::Value << d.downsample;
+  out << YAML::Key << "shared_noise" << YAML::Value << d.shared_noise;
   out << YAML::EndMap;
 
   write_train(out, c.train);
@@ -146,6 +169,7 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "sampler" << YAML::Value << s.sampler;
   out << YAML::Key << "steps" << YAML::Value << s.steps;
   out << YAML::Key << "guidance_scale" << YAML::Value << s.guidance_scale;
+  out << YAML::Key << "guidance_form" << YAML::Value << s.guidance_form;
   out << YAML::Key << "threshold" << YAML::Value << s.threshold;
   out << YAML::Key << "threshold_percentile" << YAML::Value << s.threshold_percentile;
   out << YAML::Key << "threshold_max" << YAML::Value << s.threshold_max;

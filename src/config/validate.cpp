@@ -44,7 +44,7 @@ struct Checker {
 };
 
 bool valid_schedule(const std::string& s) {
-  static const std::regex re("^(cosine|linear)(-shift[1-9][0-9]*)?$");
+  static const std::regex re("^(cosine|linear|scaled-linear)(-shift[1-9][0-9]*)?$");
   return s.empty() || std::regex_match(s, re);
 }
 
@@ -61,7 +61,7 @@ void check_level(const Checker& c, const UNetConfig& u, const std::string& p) {
   c.require(u.num_groups_norm >= 1, p + ".num_groups_norm", fmt::format("must be at least 1, got {}", u.num_groups_norm));
   c.require(u.dropout >= 0.0 && u.dropout < 1.0, p + ".dropout", fmt::format("must be in [0, 1), got {}", u.dropout));
   c.require(valid_schedule(u.schedule), p + ".schedule",
-            fmt::format("is '{}', expected cosine | linear | cosine-shiftK | linear-shiftK (K a positive integer)", u.schedule));
+            fmt::format("is '{}', expected cosine | linear | scaled-linear, optionally -shiftK (K a positive integer)", u.schedule));
   for (size_t i = 0; i < L; ++i) {
     const std::string idx = fmt::format("[{}]", i);
     const int64_t ch = u.resolution_channels[i];
@@ -112,9 +112,64 @@ void check_level(const Checker& c, const UNetConfig& u, const std::string& p) {
   }
 }
 
+void check_dimr_branch(const Checker& c, const DiMRBranchConfig& b, const std::string& p, int64_t top) {
+  c.one_of<std::string>(b.block, {"transformer", "convnext"}, p + ".block");
+  c.require(b.resolution >= 1, p + ".resolution", fmt::format("must be positive, got {}", b.resolution));
+  c.require(b.patch_size >= 1, p + ".patch_size", fmt::format("must be positive, got {}", b.patch_size));
+  const int64_t input = b.resolution * b.patch_size;
+  c.require(input <= top && top % input == 0, p + ".patch_size",
+            fmt::format("is {}: resolution · patch_size = {} must divide the highest level's resolution {} (the "
+                        "branch reads that image, area-downsampled to {}·{})",
+                        b.patch_size, input, top, b.resolution, b.patch_size));
+  c.require(b.dim >= 1, p + ".dim", fmt::format("must be positive, got {}", b.dim));
+  c.require(b.hidden_dim >= 1, p + ".hidden_dim", fmt::format("must be positive, got {}", b.hidden_dim));
+  c.require(b.num_blocks >= 1, p + ".num_blocks", fmt::format("must be at least 1, got {}", b.num_blocks));
+  c.require(b.dropout >= 0.0 && b.dropout < 1.0, p + ".dropout", fmt::format("must be in [0, 1), got {}", b.dropout));
+  if (b.block == "transformer") {
+    c.require(b.num_heads >= 1 && b.dim % b.num_heads == 0, p + ".num_heads",
+              fmt::format("is {}, must be positive and divide dim {}", b.num_heads, b.dim));
+  } else {
+    c.require(b.kernel_size >= 1 && b.kernel_size % 2 == 1, p + ".kernel_size",
+              fmt::format("must be a positive odd number, got {}", b.kernel_size));
+  }
+}
+
+void check_dimr(const Checker& c, const ModelConfig& m) {
+  const auto& d = m.dimr;
+  c.require(!d.branches.empty(), "model.dimr.branches", "must list at least one branch (arch: dimr)");
+  c.require(valid_schedule(d.schedule) && !d.schedule.empty(), "model.dimr.schedule",
+            fmt::format("is '{}', expected cosine | linear | scaled-linear, optionally -shiftK", d.schedule));
+  c.require(d.final_kernel_size >= 1 && d.final_kernel_size % 2 == 1, "model.dimr.final_kernel_size",
+            fmt::format("must be a positive odd number, got {}", d.final_kernel_size));
+  const int64_t top = d.branches.back().resolution;
+  bool transformer = false;
+  for (size_t i = 0; i < d.branches.size(); ++i) {
+    const auto& b = d.branches[i];
+    const std::string p = fmt::format("model.dimr.branches[{}]", i);
+    if (i > 0) {
+      const int64_t low = d.branches[i - 1].resolution;
+      c.require(b.resolution > low && low >= 1 && b.resolution % low == 0, p + ".resolution",
+                fmt::format("is {}, must be an integer multiple (≥ 2) of the previous branch's {} (branches go lowest "
+                            "resolution first)",
+                            b.resolution, low));
+    }
+    check_dimr_branch(c, b, p, top);
+    transformer = transformer || b.block == "transformer";
+  }
+  if (m.conditioning != ConditioningKind::None) {
+    c.require(transformer, "model.dimr.branches",
+              "needs a transformer branch: the class or text condition enters as a token of the Transformer blocks");
+  }
+}
+
+// Heads of the LM attention layers over the text features.
+int64_t lm_heads(const ModelConfig& m) { return m.is_dimr() ? m.dimr.branches.front().num_heads : m.unet.num_heads; }
+
 void check_model(const Checker& c, const ModelConfig& m) {
-  c.one_of<std::string>(m.arch, {"unet", "nested_unet"}, "model.arch");
-  if (m.arch == "nested_unet") {
+  c.one_of<std::string>(m.arch, {"unet", "nested_unet", "dimr"}, "model.arch");
+  if (m.is_dimr()) {
+    check_dimr(c, m);
+  } else if (m.arch == "nested_unet") {
     c.require(m.unet.has_inner(), "model.inner_config", "is required by arch nested_unet");
   } else {
     c.require(!m.unet.has_inner(), "model.inner_config", "is only allowed with arch: nested_unet");
@@ -130,10 +185,10 @@ void check_model(const Checker& c, const ModelConfig& m) {
     c.require(m.num_lm_attn_layers >= 0, "model.num_lm_attn_layers",
               fmt::format("must not be negative, got {}", m.num_lm_attn_layers));
     if (m.num_lm_attn_layers > 0) {
-      c.require(m.cond_dim() % m.unet.num_heads == 0,
+      c.require(m.cond_dim() % lm_heads(m) == 0,
                 m.lm_feature_projected_channels > 0 ? "model.lm_feature_projected_channels" : "model.text_feature_dim",
-                fmt::format("is {}, not divisible by the {} heads of the LM attention layers (model.num_heads)", m.cond_dim(),
-                            m.unet.num_heads));
+                fmt::format("is {}, not divisible by the {} heads of the LM attention layers ({})", m.cond_dim(),
+                            lm_heads(m), m.is_dimr() ? "model.dimr.branches[0].num_heads" : "model.num_heads"));
     }
   } else if (m.conditioning == ConditioningKind::Class) {
     c.require(m.num_classes >= 1, "model.num_classes", "must be positive with conditioning: class");
@@ -141,13 +196,24 @@ void check_model(const Checker& c, const ModelConfig& m) {
   if (m.conditioning != ConditioningKind::Class) {
     c.require(m.num_classes == 0, "model.num_classes", "is only used with conditioning: class");
   }
-  check_level(c, m.unet, "model");
+  if (!m.is_dimr()) check_level(c, m.unet, "model");
 }
 
-void check_diffusion(const Checker& c, const DiffusionConfig& d, size_t levels) {
+void check_diffusion(const Checker& c, const DiffusionConfig& d, const ModelConfig& m) {
+  const size_t levels = m.level_resolutions().size();
   c.one_of<std::string>(d.prediction, {"v", "eps", "x0"}, "diffusion.prediction");
   c.one_of<std::string>(d.loss_target, {"v", "eps", "x0"}, "diffusion.loss_target");
-  c.one_of<std::string>(d.downsample, {"average", "bilinear"}, "diffusion.downsample");
+  c.one_of<std::string>(d.downsample, {"average", "bilinear", "sum"}, "diffusion.downsample");
+  if (d.shared_noise) {
+    c.require(d.downsample == "sum", "diffusion.shared_noise",
+              fmt::format("needs downsample: sum (the noise pyramid must stay unit-variance), downsample is '{}'",
+                          d.downsample));
+  }
+  if (m.is_dimr() && levels > 1) {
+    c.require(d.shared_noise, "diffusion.shared_noise",
+              "must be true with arch: dimr (DiMR sees one noisy image; its lower levels predict that image's noise "
+              "pyramid)");
+  }
   c.require(d.num_train_steps >= 0, "diffusion.num_train_steps", "must be 0 (continuous) or positive");
   c.require(d.shift_power > 0, "diffusion.shift_power", fmt::format("must be positive, got {}", d.shift_power));
   c.require(d.cfg_dropout >= 0 && d.cfg_dropout <= 1, "diffusion.cfg_dropout", fmt::format("must be in [0, 1], got {}", d.cfg_dropout));
@@ -160,10 +226,16 @@ void check_diffusion(const Checker& c, const DiffusionConfig& d, size_t levels) 
   }
 }
 
-void check_train(const Checker& c, const TrainConfig& t, const std::vector<int64_t>& level_res) {
+void check_train(const Checker& c, const TrainConfig& t, const std::vector<int64_t>& level_res, bool all_levels) {
   for (size_t s = 0; s < t.stages.size(); ++s) {
     const auto& st = t.stages[s];
     const std::string p = fmt::format("train.stages[{}]", s);
+    if (all_levels) {
+      c.require(st.resolutions.size() == level_res.size(), p + ".resolutions",
+                fmt::format("must name every level ({}): a DiMR model has no inner model to train alone",
+                            fmt::join(level_res, ", ")));
+      c.require(st.init_from.empty(), p + ".init_from", "is not available with arch: dimr (no inner model)");
+    }
     c.require(!st.resolutions.empty(), p + ".resolutions", "must name at least one resolution");
     std::set<int64_t> named(st.resolutions.begin(), st.resolutions.end());
     for (int64_t r : st.resolutions) {
@@ -203,6 +275,7 @@ void check_sample(const Checker& c, const SampleConfig& s, int64_t num_train_ste
   c.one_of<std::string>(s.sampler, {"ancestral", "ddim", "dpmsolver++"}, "sample.sampler");
   c.one_of<std::string>(s.threshold, {"clip", "dynamic", "dynamic-if", "none"}, "sample.threshold");
   c.one_of<std::string>(s.spacing, {"auto", "reference", "trailing"}, "sample.spacing");
+  c.one_of<std::string>(s.guidance_form, {"cfg", "uvit"}, "sample.guidance_form");
   c.require(s.steps >= 1, "sample.steps", fmt::format("must be positive, got {}", s.steps));
   if (num_train_steps > 0) {
     c.require(s.steps <= num_train_steps, "sample.steps",
@@ -251,8 +324,8 @@ void detail::validate(const Config& config, const std::string& source, const Ove
   const auto level_res = config.model.level_resolutions();
   c.one_of<std::string>(config.text.encoder, {"t5"}, "text.encoder");
   check_text(c, config.text, config.model);
-  check_diffusion(c, config.diffusion, level_res.size());
-  check_train(c, config.train, level_res);
+  check_diffusion(c, config.diffusion, config.model);
+  check_train(c, config.train, level_res, config.model.is_dimr());
   c.one_of<std::string>(config.data.format, {"tsv", "webdataset", "folders"}, "data.format");
   c.require(config.data.num_workers >= 0, "data.num_workers", "must not be negative");
   check_sample(c, config.sample, config.diffusion.num_train_steps);

@@ -1,6 +1,15 @@
 #include <mdm/diffusion/guidance.h>
+#include <mdm/util/error.h>
+
+#include <fmt/format.h>
 
 namespace mdm {
+
+double guidance_weight(const std::string& form, double scale) {
+  if (form == "cfg") return scale;
+  if (form == "uvit") return 1.0 + scale;
+  throw ConfigError(fmt::format("guidance form '{}' is not known (cfg | uvit)", form));
+}
 
 std::vector<torch::Tensor> duplicate_batch(const std::vector<torch::Tensor>& levels) {
   std::vector<torch::Tensor> out;

@@ -11,14 +11,16 @@ namespace F = torch::nn::functional;
 MultiResDiffusion::MultiResDiffusion(const ModelConfig& model, const DiffusionConfig& d)
     : resolutions_(model.level_resolutions()),
       downsample_(d.downsample),
+      shared_noise_(d.shared_noise),
       num_steps_(d.num_train_steps),
       prediction_(parse_prediction(d.prediction)),
       loss_target_(parse_prediction(d.loss_target)) {
   if (num_steps_ < 1) throw ConfigError("diffusion.num_train_steps: continuous-time training is not available; use N ≥ 1");
-  const auto levels = model.levels();  // outermost first
-  for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
-    const std::string name = (*it)->schedule.empty() ? "cosine" : (*it)->schedule;
-    schedules_.emplace_back(name, num_steps_, d.shift_power);
+  if (shared_noise_ && downsample_ != "sum") {
+    throw ConfigError("diffusion.shared_noise needs diffusion.downsample: sum (a unit-variance noise pyramid)");
+  }
+  for (const auto& level : model.level_schedules()) {  // lowest first
+    schedules_.emplace_back(level.empty() ? "cosine" : level, num_steps_, d.shift_power);
     gamma_tables_.push_back(torch::tensor(schedules_.back().gammas(), torch::kDouble));
   }
   weights_ = d.loss_weights.empty() ? std::vector<double>(resolutions_.size(), 1.0) : d.loss_weights;
@@ -40,7 +42,9 @@ std::vector<torch::Tensor> MultiResDiffusion::pyramid(const torch::Tensor& x, si
   out.back() = x;
   for (size_t l = levels - 1; l-- > 0;) {
     const int64_t ratio = resolutions_[l + 1] / resolutions_[l];
-    if (downsample_ == "bilinear") {
+    if (downsample_ == "sum") {
+      out[l] = sum_pool(out[l + 1], ratio);
+    } else if (downsample_ == "bilinear") {
       out[l] = F::interpolate(x, F::InterpolateFuncOptions()
                                      .size(std::vector<int64_t>{resolutions_[l], resolutions_[l]})
                                      .mode(torch::kBilinear)
@@ -51,6 +55,11 @@ std::vector<torch::Tensor> MultiResDiffusion::pyramid(const torch::Tensor& x, si
     }
   }
   return out;
+}
+
+torch::Tensor sum_pool(const torch::Tensor& x, int64_t ratio) {
+  // [B, C, H, W] → [B, C, H/r, W/r]: the r×r box sum / r = the box mean · r.
+  return F::avg_pool2d(x, F::AvgPool2dFuncOptions(ratio).stride(ratio)) * static_cast<double>(ratio);
 }
 
 torch::Tensor MultiResDiffusion::sample_t(int64_t batch, at::Generator& gen) const {
@@ -64,8 +73,11 @@ torch::Tensor MultiResDiffusion::gamma(size_t level, const torch::Tensor& t) con
 
 NoisyBatch MultiResDiffusion::add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t,
                                         at::Generator& gen) const {
-  std::vector<torch::Tensor> eps;
-  for (const auto& x : x0) eps.push_back(torch::randn(x.sizes(), gen, x.options().device(torch::kCPU)).to(x.device()));
+  std::vector<torch::Tensor> eps(x0.size());
+  // With shared noise only the highest level's is drawn (the others are its pyramid, made below).
+  for (size_t l = shared_noise_ && !x0.empty() ? x0.size() - 1 : 0; l < x0.size(); ++l) {
+    eps[l] = torch::randn(x0[l].sizes(), gen, x0[l].options().device(torch::kCPU)).to(x0[l].device());
+  }
   return add_noise(x0, t, eps);
 }
 
@@ -76,10 +88,13 @@ NoisyBatch MultiResDiffusion::add_noise(const std::vector<torch::Tensor>& x0, co
                             resolutions_.size()));
   }
   NoisyBatch b{x0, eps, {}, {}, t};
+  if (shared_noise_) {  // the lower levels' noise: the sum-pool pyramid of the highest level's
+    for (size_t l = x0.size() - 1; l-- > 0;) b.eps[l] = sum_pool(b.eps[l + 1], resolutions_[l + 1] / resolutions_[l]);
+  }
   for (size_t l = 0; l < x0.size(); ++l) {
     auto g = gamma(l, t).to(x0[l].device());
     b.gamma.push_back(g.to(x0[l].scalar_type()));
-    b.z.push_back((g.sqrt() * x0[l] + (1 - g).sqrt() * eps[l]).to(x0[l].scalar_type()));
+    b.z.push_back((g.sqrt() * x0[l] + (1 - g).sqrt() * b.eps[l]).to(x0[l].scalar_type()));
   }
   return b;
 }

@@ -14,6 +14,9 @@ constexpr double kPi = 3.14159265358979323846;
 // Continuous schedules reach γ = 0 at t = 1; clamp λ to the discrete cosine's own end (λ(γ_1000) ≈ −19.84).
 constexpr double kMinGamma = 2.4e-9;
 
+// Stable Diffusion's "scaled linear" betas (DiMR, U-ViT's latent models): β = linspace(√0.00085, √0.012, N)².
+constexpr double kScaledLinearStart = 0.00085, kScaledLinearEnd = 0.012;
+
 double cosine_alpha_bar(double tau) {
   const double c = std::cos((tau + 0.008) / 1.008 * kPi / 2.0);
   return c * c;
@@ -28,10 +31,10 @@ double shift_gamma(double gamma, double s) {
 
 NoiseSchedule::NoiseSchedule(const std::string& name, int64_t num_steps, double shift_power)
     : name_(name), num_steps_(num_steps) {
-  static const std::regex re("^(cosine|linear)(?:-shift([1-9][0-9]*))?$");
+  static const std::regex re("^(cosine|linear|scaled-linear)(?:-shift([1-9][0-9]*))?$");
   std::smatch m;
   if (!std::regex_match(name, m, re)) {
-    throw ConfigError(fmt::format("noise schedule '{}' is not known (cosine | linear | cosine-shiftK | linear-shiftK)", name));
+    throw ConfigError(fmt::format("noise schedule '{}' is not known (cosine | linear | scaled-linear, optionally -shiftK)", name));
   }
   if (num_steps < 0) throw ConfigError(fmt::format("noise schedule '{}': num_steps must not be negative", name));
   base_ = m[1];
@@ -46,6 +49,10 @@ NoiseSchedule::NoiseSchedule(const std::string& name, int64_t num_steps, double 
     double beta;
     if (base_ == "cosine") {
       beta = std::min(1.0 - cosine_alpha_bar(static_cast<double>(i) / N) / cosine_alpha_bar(static_cast<double>(i - 1) / N), 0.999);
+    } else if (base_ == "scaled-linear") {
+      const double a = std::sqrt(kScaledLinearStart), b = std::sqrt(kScaledLinearEnd);
+      const double r = a + (b - a) * (N == 1 ? 0.0 : static_cast<double>(i - 1) / (N - 1));
+      beta = r * r;
     } else {
       beta = 1e-4 + (0.02 - 1e-4) * (N == 1 ? 0.0 : static_cast<double>(i - 1) / (N - 1));
     }
@@ -70,6 +77,11 @@ double NoiseSchedule::base_gamma_continuous(double t) const {
   double g;
   if (base_ == "cosine") {
     g = cosine_alpha_bar(t) / cosine_alpha_bar(0.0);
+  } else if (base_ == "scaled-linear") {
+    // The limit of the discrete scaled-linear schedule with N = 1000: √β(τ) = a + (b − a)τ per step, so
+    // log γ(t) = −1000·∫₀ᵗ β = −1000·(a²t + a(b − a)t² + (b − a)²t³/3).
+    const double a = std::sqrt(kScaledLinearStart), d = std::sqrt(kScaledLinearEnd) - a;
+    g = std::exp(-(a * a * t + a * d * t * t + d * d * t * t * t / 3.0) * 1000.0);
   } else {
     // The limit of the discrete linear schedule with N = 1000: log γ(t) = −(β₀·t + ½(β₁ − β₀)·t²)·1000.
     g = std::exp(-(1e-4 * t + 0.5 * (0.02 - 1e-4) * t * t) * 1000.0);

@@ -1,5 +1,7 @@
+#include <mdm/models/dimr_branch.h>
 #include <mdm/models/state_dict.h>
 #include <mdm/models/summary.h>
+#include <mdm/nn/uvit_skips.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -72,13 +74,41 @@ struct FlopCounter {
     return f;
   }
 
+  // lm_proj, the LM attention layers and the pooled text's projection (cond_emb, or DiMR's cond_embeds).
   double conditioning() const {
     if (m.conditioning != ConditioningKind::Text) return 0;
     const int64_t d = m.cond_dim();
     double f = m.lm_feature_projected_channels > 0 ? linear(m.text_feature_dim, d, tokens) : 0.0;
     f += m.num_lm_attn_layers * (linear(d, 3 * d, tokens) + 2.0 * 2.0 * tokens * tokens * d + linear(d, d, tokens) +
                                  linear(d, 4 * d, tokens) + linear(4 * d, d, tokens));
-    return f + linear(d, m.emb_channels, 1);
+    if (!m.is_dimr()) return f + linear(d, m.emb_channels, 1);
+    for (const auto& b : m.dimr.branches) f += b.block == "transformer" ? linear(d, b.dim, 1) : 0.0;
+    return f;
+  }
+
+  // One DiMR branch: input layer, hand-off from branch i − 1, the U-ViT stack, the output layer.
+  double dimr_branch(size_t i) const {
+    const auto& b = m.dimr.branches[i];
+    const int64_t n = b.resolution * b.resolution, depth = nn::uvit_depth(b.num_blocks), k = m.dimr.final_kernel_size;
+    double f = conv(m.input_channels, b.dim, b.patch_size, n) + conv(b.dim, m.output_channels, k, n);
+    if (i > 0) {
+      const auto& low = m.dimr.branches[i - 1];
+      const int64_t ratio = b.resolution / low.resolution;
+      f += linear(DiMRBranchImpl::handoff_dim(low), b.dim * ratio * ratio, low.resolution * low.resolution);
+    }
+    const bool transformer = b.block == "transformer";
+    const int64_t extra = transformer && m.conditioning != ConditioningKind::None ? 1 : 0;
+    const int64_t positions = n + extra;
+    const double mlp = linear(b.dim, b.hidden_dim, positions) * 2 + linear(b.hidden_dim, b.dim, positions);
+    double block = mlp;
+    if (transformer) {
+      const int64_t text = m.conditioning == ConditioningKind::Text ? tokens : 0;
+      block += linear(b.dim, 3 * b.dim, positions) + 2.0 * 2.0 * positions * (positions + text) * b.dim +
+               linear(b.dim, b.dim, positions) + (text > 0 ? linear(m.cond_dim(), 2 * b.dim, text) : 0.0);
+    } else {
+      block += 2.0 * b.kernel_size * b.kernel_size * b.dim * n;  // depthwise
+    }
+    return f + depth * block + (depth / 2) * linear(2 * b.dim, b.dim, positions);
   }
 };
 
@@ -91,11 +121,65 @@ std::string millions(int64_t n) { return fmt::format("{:.3f}M", n / 1e6); }
 double forward_flops(const ModelConfig& config, int64_t text_tokens) {
   FlopCounter fc{config, text_tokens};
   double f = fc.conditioning();
+  if (config.is_dimr()) {
+    for (size_t i = 0; i < config.dimr.branches.size(); ++i) f += fc.dimr_branch(i);
+    return f;
+  }
   for (const UNetConfig* u : config.levels()) f += fc.level(*u, u->resolutions.front());
   return f;
 }
 
+namespace {
+
+// DiMR: one row per branch, the highest resolution first (as the UNet's outermost level); the hand-off
+// layers (stages.N.upsample) count as the branch's adapters.
+ModelSummary summarize_dimr(const ModelConfig& config, const torch::nn::Module& model, int64_t text_tokens) {
+  ModelSummary s;
+  s.text_tokens = text_tokens;
+  FlopCounter fc{config, text_tokens};
+  const size_t n = config.dimr.branches.size();
+  for (size_t i = n; i-- > 0;) {
+    const auto& b = config.dimr.branches[i];
+    const int64_t depth = nn::uvit_depth(b.num_blocks);
+    LevelSummary l;
+    l.resolution = b.resolution;
+    l.feature_resolutions = {b.resolution};
+    l.channels = {b.dim};
+    l.res_blocks = {depth};
+    l.attn_layers = {b.block == "transformer" ? depth : 0};
+    l.flops = fc.dimr_branch(i);
+    s.levels.push_back(l);
+  }
+  s.conditioning_flops = fc.conditioning();
+  for (const auto& p : model.named_parameters()) {
+    const std::string& key = p.key();
+    const int64_t count = p.value().numel();
+    s.total_parameters += count;
+    if (key.rfind("stages.", 0) != 0) {
+      s.conditioning_parameters += count;  // lm_proj, lm_head
+      continue;
+    }
+    const size_t dot = key.find('.', 7);
+    const size_t branch = std::stoul(key.substr(7, dot - 7));
+    const std::string part = key.substr(dot + 1, key.find('.', dot + 1) - dot - 1);
+    auto& l = s.levels.at(n - 1 - branch);
+    if (part == "class_embeds" || part == "cond_embeds") {
+      s.conditioning_parameters += count;
+    } else if (part == "upsample") {
+      l.adapter_parameters += count;
+    } else {
+      l.parameters += count;
+    }
+  }
+  s.total_flops = s.conditioning_flops;
+  for (const auto& l : s.levels) s.total_flops += l.flops;
+  return s;
+}
+
+}  // namespace
+
 ModelSummary summarize(const ModelConfig& config, const torch::nn::Module& model, int64_t text_tokens) {
+  if (config.is_dimr()) return summarize_dimr(config, model, text_tokens);
   ModelSummary s;
   s.text_tokens = text_tokens;
   FlopCounter fc{config, text_tokens};

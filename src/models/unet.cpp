@@ -1,3 +1,4 @@
+#include <mdm/models/text_conditioning.h>
 #include <mdm/models/unet.h>
 #include <mdm/nn/init.h>
 #include <mdm/nn/timestep_embedding.h>
@@ -86,15 +87,7 @@ UNetImpl::UNetImpl(const ModelConfig& model, const UNetConfig& level)
     up_blocks->push_back(ResNetBlock(block_options(in, ch[i], level.num_attn_layers_per_block[i],
                                                    i != 0 ? nn::Resample::Up : nn::Resample::None)));
   }
-  if (text) {
-    if (model.lm_feature_projected_channels > 0) {
-      lm_proj = register_module("lm_proj", tnn::Linear(model.text_feature_dim, model.lm_feature_projected_channels));
-    }
-    lm_head = register_module("lm_head", tnn::ModuleList());
-    for (int64_t i = 0; i < model.num_lm_attn_layers; ++i) {
-      lm_head->push_back(nn::LMAttentionBlock(model.cond_dim(), model.unet.num_heads));
-    }
-  }
+  if (text) register_text_layers(*this, model, model.unet.num_heads, lm_proj, lm_head);
 }
 
 std::vector<int64_t> UNetImpl::resolutions() const { return model_.level_resolutions(); }
@@ -140,25 +133,10 @@ std::vector<torch::Tensor> UNetImpl::forward(const std::vector<torch::Tensor>& z
 EncodedConditioning UNetImpl::encode_conditioning(const Conditioning& cond) {
   EncodedConditioning ec;
   if (model_.conditioning == ConditioningKind::Text) {
-    if (!cond.text.defined() || cond.text.dim() != 3 || cond.text.size(2) != model_.text_feature_dim) {
-      throw Error(fmt::format("denoiser: a text-conditioned model needs Conditioning::text of shape [B, L, {}], got {}",
-                              model_.text_feature_dim, cond.text.defined() ? fmt::format("{}", cond.text.sizes()) : "none"));
-    }
-    auto c = lm_proj ? lm_proj(cond.text) : cond.text;
-    std::optional<torch::Tensor> mask;
-    if (cond.text_mask.defined()) mask = cond.text_mask.to(c.scalar_type());
-    const bool masked = model_.masked_cross_attention;
-    for (const auto& head : *lm_head) c = head->as<nn::LMAttentionBlockImpl>()->forward(c, masked ? mask : std::nullopt);
-    // Masked mean of the tokens; the reference takes the plain mean when the LM layers ran unmasked.
-    torch::Tensor pooled;
-    if (!mask || (!masked && !lm_head->is_empty())) {
-      pooled = c.mean(1);
-    } else {
-      pooled = (mask->unsqueeze(-1) * c).sum(1) / mask->sum(1, /*keepdim=*/true);
-    }
-    ec.cond_emb = cond_emb(pooled);
-    ec.tokens = c;
-    if (masked) ec.mask = mask;
+    auto text = encode_text(model_, cond, lm_proj, lm_head);
+    ec.cond_emb = cond_emb(text.pooled);
+    ec.tokens = text.tokens;
+    ec.mask = text.mask;
   } else if (model_.conditioning == ConditioningKind::Class) {
     if (!cond.labels.defined()) throw Error("denoiser: a class-conditioned model needs Conditioning::labels [B]");
     ec.cond_emb = class_emb(cond.labels.to(torch::kLong).reshape({-1}));

@@ -11,17 +11,12 @@ torch::Tensor multi_head_attention(const torch::Tensor& q, const torch::Tensor& 
   return compat::scaled_dot_product_attention(q, k, v, key_mask);
 }
 
-namespace {
-
-// [B, L, heads·D] → [B, heads, L, D]; channel index = head·D + i, as the reference's reshapes.
 torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
   return x.view({x.size(0), x.size(1), heads, -1}).transpose(1, 2);
 }
 torch::Tensor merge_heads(const torch::Tensor& x) {
   return x.transpose(1, 2).reshape({x.size(0), x.size(2), -1});
 }
-
-}  // namespace
 
 SpatialAttentionImpl::SpatialAttentionImpl(const SpatialAttentionOptions& o) : options(o) {
   const int64_t c = o.channels();

@@ -1,3 +1,4 @@
+#include <mdm/diffusion/guidance.h>
 #include <mdm/models/build.h>
 #include <mdm/models/state_dict.h>
 #include <mdm/models/summary.h>
@@ -282,7 +283,9 @@ BenchResult run_benchmark(const Config& config, const BenchOptions& o,
   if (o.sample && o.sample_steps > 0) {
     train.model->eval();
     train.adam->zero_grad();
-    const double guidance = o.guidance_scale.value_or(config.sample.guidance_scale);
+    // As a cfg weight (sample_latency.cpp guides with combine_guidance directly).
+    const double guidance =
+        guidance_weight(config.sample.guidance_form, o.guidance_scale.value_or(config.sample.guidance_scale));
     detail::SamplingSetup setup{config,     *train.active, diffusion, p.levels, p.device,
                                 p.autocast, guidance,      p.tokens,  o.seed};
     r.sample_steps = o.sample_steps;

@@ -18,6 +18,7 @@ GenerateOptions GenerateOptions::from_config(const SampleConfig& s) {
   o.spacing = s.spacing;
   o.guidance_scale = s.guidance_scale;
   o.threshold = ThresholdOptions{s.threshold, s.threshold_percentile, s.threshold_max};
+  o.guidance_form = s.guidance_form;
   o.negative_prompt = s.negative_prompt;
   o.seed = s.seed;
   return o;
@@ -103,9 +104,9 @@ std::vector<torch::Tensor> Pipeline::generate_batch(const GenerateOptions& o, in
   for (int64_t r : diffusion_.resolutions()) {
     z.push_back(noise.normal(torch::empty({count, config_.model.input_channels, r, r}, torch::device(device_))));
   }
-  const bool guided = config_.model.conditioning != ConditioningKind::None && o.guidance_scale != 1.0;
+  const double scale = guidance_weight(o.guidance_form, o.guidance_scale);
+  const bool guided = config_.model.conditioning != ConditioningKind::None && scale != 1.0;
   const Conditioning cond = condition(o, count, guided);
-  const double scale = o.guidance_scale;
   auto denoise = [&](const std::vector<torch::Tensor>& zs, int64_t t) {
     std::vector<torch::Tensor> in;
     for (const auto& x : guided ? duplicate_batch(zs) : zs) in.push_back(x.to(dtype_));
@@ -165,7 +166,8 @@ std::vector<std::pair<std::string, std::string>> Pipeline::metadata(const Genera
   m.emplace_back("steps", std::to_string(o.steps));
   m.emplace_back("spacing", resolve_spacing(SamplerOptions{o.sampler, o.steps, o.eta, o.spacing}));
   m.emplace_back("sampler", o.sampler == "ddim" ? fmt::format("ddim (eta {})", o.eta) : o.sampler);
-  m.emplace_back("guidance_scale", fmt::format("{}", o.guidance_scale));
+  m.emplace_back("guidance_scale", o.guidance_form == "cfg" ? fmt::format("{}", o.guidance_scale)
+                                                            : fmt::format("{} ({} form)", o.guidance_scale, o.guidance_form));
   m.emplace_back("threshold", o.threshold.kind == "dynamic" || o.threshold.kind == "dynamic-if"
                                   ? fmt::format("{} (percentile {}, max {})", o.threshold.kind, o.threshold.percentile,
                                                 o.threshold.max_value)

@@ -45,6 +45,7 @@ GenerateOptions options_for(const SampleJob& job, const Config& config) {
   if (job.eta) o.eta = *job.eta;
   if (job.spacing) o.spacing = *job.spacing;
   if (job.guidance_scale) o.guidance_scale = *job.guidance_scale;
+  if (job.guidance_form) o.guidance_form = *job.guidance_form;
   if (job.threshold) o.threshold = ThresholdOptions::preset(*job.threshold);
   if (job.threshold_percentile) o.threshold.percentile = *job.threshold_percentile;
   if (job.threshold_max) o.threshold.max_value = *job.threshold_max;

@@ -34,6 +34,11 @@ std::string inner_prefix(const ModelConfig& model, size_t levels) {
 }
 
 ModelConfig inner_model_config(const ModelConfig& model, size_t levels) {
+  if (model.is_dimr()) {  // no inner model: a DiMR trains and samples every branch together
+    const size_t branches = model.dimr.branches.size();
+    if (levels != branches) throw Error(fmt::format("a DiMR model has no inner model of {} level(s) ({} branches)", levels, branches));
+    return model;
+  }
   const size_t total = model.levels().size();
   if (levels == 0 || levels > total) throw Error(fmt::format("no inner model of {} level(s) in {}", levels, total));
   ModelConfig out = model;

@@ -45,7 +45,12 @@ struct DiffusionConfig {
   double shift_power = 1.0;        // p of cosine-shiftK: SNR / K^p
   std::vector<double> loss_weights;  // empty = auto (1 per level: Eq. 3 with per-level means)
   double cfg_dropout = 0.1;         // probability of dropping the condition in training
-  std::string downsample = "average";  // image pyramid: average (reference) | bilinear
+  // Image pyramid: average (reference) | bilinear | sum (box sum / ratio: DiMR's 2×2 sum / 2, which keeps
+  // unit-variance noise at unit variance).
+  std::string downsample = "average";
+  // false: every level's noise is drawn independently (MDM); true: the lower levels' noise is the pyramid
+  // of the highest level's (DiMR: one noisy image, a target per branch). Needs downsample: sum.
+  bool shared_noise = false;
 };
 
 struct TrainStage {
@@ -90,6 +95,8 @@ struct SampleConfig {
   std::string sampler = "ancestral";  // ancestral | ddim | dpmsolver++
   int64_t steps = 250;
   double guidance_scale = 7.0;
+  // cfg: p_u + s·(p_c − p_u) (MDM, Imagen); uvit: p_c + s·(p_c − p_u) (U-ViT, DiMR), i.e. cfg with 1 + s.
+  std::string guidance_form = "cfg";
   std::string threshold = "dynamic";  // clip | dynamic | dynamic-if | none
   double threshold_percentile = 0.995;
   double threshold_max = 100.0;

@@ -40,8 +40,34 @@ struct UNetConfig {
   int64_t num_levels() const { return static_cast<int64_t>(resolution_channels.size()); }
 };
 
+// One DiMR branch (DiMR §3.1; dimr-facts.md): a stack of Transformer or ConvNeXt blocks whose features and
+// prediction have `resolution`² positions. The input is the highest level's noisy image, area-downsampled to
+// resolution·patch_size and cut into patch_size² patches (a stride-patch_size convolution).
+struct DiMRBranchConfig {
+  std::string block = "transformer";  // transformer | convnext
+  int64_t resolution = 16;            // feature and prediction resolution of this branch
+  int64_t patch_size = 1;             // the input layer's kernel = stride
+  int64_t dim = 960;                  // feature width
+  int64_t hidden_dim = 1920;          // gated MLP hidden width
+  int64_t num_heads = 16;             // transformer: attention heads
+  int64_t kernel_size = 7;            // convnext: depthwise kernel
+  // Blocks as the reference counts them: the stack has num_blocks / 2 · 2 + 1 blocks (U-ViT: an in-half, a
+  // middle block, an out-half with a long skip each).
+  int64_t num_blocks = 39;
+  double dropout = 0.0;               // on each residual branch
+};
+
+// DiMR (arch: dimr). Defaults: DiMR-XL/2R's settings that are not per branch.
+struct DiMRConfig {
+  std::vector<DiMRBranchConfig> branches;  // lowest resolution first; the first is the Transformer branch
+  // Noise schedule of every level (one noisy image; the levels are its sum-pool pyramid): the reference's
+  // Stable Diffusion betas.
+  std::string schedule = "scaled-linear";
+  int64_t final_kernel_size = 3;  // output convolution of every branch
+};
+
 struct ModelConfig {
-  std::string arch = "unet";  // unet | nested_unet
+  std::string arch = "unet";  // unet | nested_unet | dimr
   int64_t input_channels = 3;
   int64_t output_channels = 3;
   int64_t emb_channels = 1024;  // width T of the time embedding, shared by every nesting level
@@ -51,7 +77,10 @@ struct ModelConfig {
   int64_t num_lm_attn_layers = 2;                // trainable self-attention blocks over the text features
   bool masked_cross_attention = true;            // use the token mask in cross-attention and LM layers
   int64_t num_classes = 0;                       // with conditioning: class (index num_classes = null class)
-  UNetConfig unet;                               // the outermost level
+  UNetConfig unet;                               // the outermost level (unet, nested_unet)
+  DiMRConfig dimr;                               // arch: dimr
+
+  bool is_dimr() const { return arch == "dimr"; }
 
   // Width of the conditioning tokens seen by cross-attention (after lm_proj, if any).
   int64_t cond_dim() const {
@@ -60,8 +89,10 @@ struct ModelConfig {
   }
   // The UNet of every nesting level, outermost first.
   std::vector<const UNetConfig*> levels() const;
-  // The image resolution of every nesting level, lowest first (e.g. S64S256: {64, 256}).
+  // The image resolution of every nesting level (DiMR: branch), lowest first (e.g. S64S256: {64, 256}).
   std::vector<int64_t> level_resolutions() const;
+  // The noise schedule name of every level, lowest first ("" = the default cosine of the level).
+  std::vector<std::string> level_schedules() const;
 };
 
 std::string to_string(ConditioningKind kind);

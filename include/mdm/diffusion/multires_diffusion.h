@@ -37,14 +37,16 @@ class MultiResDiffusion {
 
   // x: [B, C, R, R] at the highest resolution → one image per level, lowest first. `average`: box
   // filter with kernel = stride = ratio, applied level by level (the reference); `bilinear`: antialiased
-  // bilinear resize (the paper's wording).
+  // bilinear resize (the paper's wording); `sum`: box sum / ratio (DiMR's multi-scale targets).
   std::vector<torch::Tensor> pyramid(const torch::Tensor& x) const;
   // The pyramid of the lowest `levels` levels from x at level levels−1's resolution (a progressive stage).
   std::vector<torch::Tensor> pyramid(const torch::Tensor& x, size_t levels) const;
   // Uniform t ∈ [1, N] per sample.
   torch::Tensor sample_t(int64_t batch, at::Generator& gen) const;
   // Noises every level given (the lowest x0.size() levels) at the shared t; eps drawn here
-  // (independently per level) unless given.
+  // (independently per level) unless given. With diffusion.shared_noise the lower levels' noise is the
+  // sum-pool pyramid of the highest given level's (given lower levels are replaced), so z of a lower level
+  // is the same pyramid of the highest z.
   NoisyBatch add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t, at::Generator& gen) const;
   NoisyBatch add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t,
                        const std::vector<torch::Tensor>& eps) const;
@@ -60,9 +62,14 @@ class MultiResDiffusion {
   std::vector<torch::Tensor> gamma_tables_;  // float64 [N + 1] per level
   std::vector<double> weights_;
   std::string downsample_;
+  bool shared_noise_ = false;
   int64_t num_steps_;
   Prediction prediction_, loss_target_;
 };
+
+// The r×r box sum divided by r of [B, C, H, W] (DiMR's multi-scale target, formulas.md "DiMR"): white
+// noise of unit variance stays unit-variance.
+torch::Tensor sum_pool(const torch::Tensor& x, int64_t ratio);
 
 // Training-time condition dropout for classifier-free guidance: true where the condition is dropped.
 torch::Tensor condition_dropout_mask(int64_t batch, double probability, at::Generator& gen);

@@ -1,6 +1,7 @@
 // Noise schedules (formulas.md "Noise schedule"): γ = ᾱ = α² (signal variance), SNR = γ/(1−γ), λ = log SNR.
 //   cosine         the reference's squared cosine with capped betas ("DEEPFLOYD", squaredcos_cap_v2)
 //   linear         DDPM: β = linspace(1e-4, 0.02, N)
+//   scaled-linear  Stable Diffusion / DiMR: β = linspace(√0.00085, √0.012, N)²
 //   <base>-shiftK  the base schedule shifted in SNR space: SNR / K^p (p = diffusion.shift_power)
 // Discrete: a table γ_0 = 1, γ_1 … γ_N computed in double precision. Continuous (N = 0 in the config):
 // γ(t) for t ∈ [0, 1] in closed form. Both answer gamma_at(t) and logsnr_at(t), which agree with the
@@ -16,7 +17,7 @@ namespace mdm {
 
 class NoiseSchedule {
  public:
-  // name: cosine | linear | cosine-shiftK | linear-shiftK; num_steps N (0 = continuous time).
+  // name: cosine | linear | scaled-linear, optionally -shiftK; num_steps N (0 = continuous time).
   // Throws mdm::ConfigError on an unknown name.
   NoiseSchedule(const std::string& name, int64_t num_steps = 1000, double shift_power = 1.0);
 

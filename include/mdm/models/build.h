@@ -8,7 +8,7 @@
 
 namespace mdm {
 
-// arch: unet → UNet, nested_unet → NestedUNet (nested to the depth of inner_config).
+// arch: unet → UNet, nested_unet → NestedUNet (nested to the depth of inner_config), dimr → DiMR.
 // Validates the config first (mdm::ConfigError on a bad one).
 std::shared_ptr<Denoiser> build_model(const ModelConfig& config);
 

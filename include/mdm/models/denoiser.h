@@ -1,4 +1,4 @@
-// The interface every multi-resolution denoiser implements (UNet, NestedUNet; DiMR later).
+// The interface every multi-resolution denoiser implements (UNet, NestedUNet, DiMR).
 #pragma once
 
 #include <mdm/config/model_config.h>

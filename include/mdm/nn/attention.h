@@ -1,5 +1,5 @@
-// Attention layers of the UNet family (reference-facts.md §3.3, §3.5). Every one goes through the
-// fused scaled-dot-product op of compat.h.
+// Attention layers of the UNet family (reference-facts.md §3.3, §3.5) and the head helpers DiMR's
+// Transformer block shares. Every one goes through the fused scaled-dot-product op of compat.h.
 #pragma once
 
 #include <torch/torch.h>
@@ -7,6 +7,11 @@
 #include <optional>
 
 namespace mdm::nn {
+
+// [B, L, heads·D] → [B, heads, L, D]; channel index = head·D + i (the reference's reshapes, and DiMR's).
+torch::Tensor split_heads(const torch::Tensor& x, int64_t heads);
+// [B, heads, L, D] → [B, L, heads·D].
+torch::Tensor merge_heads(const torch::Tensor& x);
 
 // Multi-head attention over [B, H, L, D] tensors with an optional key mask [B, Lk] (1 = attend).
 torch::Tensor multi_head_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

@@ -29,6 +29,7 @@ struct GenerateOptions {
   double eta = 1.0;
   std::string spacing = "auto";
   double guidance_scale = 7.0;  // 1 = no guidance (the unconditional batch is skipped)
+  std::string guidance_form = "cfg";  // cfg | uvit (scale s means weight 1 + s; 0 = no guidance)
   ThresholdOptions threshold;
   // Called after every network step with (steps done, steps in all); returning false cancels.
   std::function<bool(int64_t, int64_t)> progress;

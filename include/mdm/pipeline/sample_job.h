@@ -18,7 +18,7 @@ struct SampleJob {
   std::string negative_prompt;
   std::vector<int64_t> class_labels;  // class models: each label gets num_images (empty: the null class)
   // Overrides of the checkpoint's sample: defaults (unset = the checkpoint's value).
-  std::optional<std::string> sampler, threshold, spacing;
+  std::optional<std::string> sampler, threshold, spacing, guidance_form;
   std::optional<int64_t> steps;
   std::optional<double> eta, guidance_scale, threshold_percentile, threshold_max;
   int64_t seed = 0;  // −1: random (printed)
