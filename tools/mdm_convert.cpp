@@ -2,6 +2,7 @@
 // (docs/reference-users.md). The .pth is read by scripts/convert-reference-checkpoint.py (Python + torch).
 #include <mdm/config/config.h>
 #include <mdm/io/reference_checkpoint.h>
+#include <mdm/util/error.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
