@@ -70,8 +70,15 @@ ReferenceExtract read_reference_extract(const std::string& dir) {
 
 std::string map_reference_key(const std::string& key) {
   std::string k = key;
-  for (const char* prefix : {"module.", "_orig_mod."}) {
-    while (starts_with(k, prefix)) k = k.substr(std::string(prefix).size());
+  // Wrappers nest in either order (DDP around a compiled model, or the other way).
+  for (bool stripped = true; stripped;) {
+    stripped = false;
+    for (const std::string prefix : {"module.", "_orig_mod."}) {
+      if (starts_with(k, prefix)) {
+        k = k.substr(prefix.size());
+        stripped = true;
+      }
+    }
   }
   // NestedUNetConfig.interp_conditioning creates interp_layer1/2, which forward never calls
   // (reference-facts.md §2.3): libmdm has no such layers.
