@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages libmdm builds against. Idempotent: installs only what is missing.
 #   scripts/install-deps.sh              build dependencies
-#   scripts/install-deps.sh --reference  also python3-torch, for scripts/reference/make_fixtures.py
+#   scripts/install-deps.sh --reference  also PyYAML, for scripts/reference/*.py (with a checkout of apple/ml-mdm)
 set -euo pipefail
 
 packages=(
@@ -12,8 +12,9 @@ packages=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libopencv-dev libpng-dev libgtest-dev
   libsentencepiece-dev sentencepiece          # text: tokenizer library and spm_encode (tests)
+  python3-torch python3-numpy                 # mdm-convert reads reference .pth checkpoints with Python's torch
 )
-if [[ "${1:-}" == "--reference" ]]; then packages+=(python3-torch python3-numpy python3-yaml); fi
+if [[ "${1:-}" == "--reference" ]]; then packages+=(python3-yaml); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,12 +1,9 @@
 // Training a T5-layout SentencePiece model on captions; see sentencepiece_training.h. Runs SentencePiece's own
 // trainer, `spm_train`, as a child process: libsentencepiece cannot be loaded next to Debian's LibTorch (see
 // src/text/sentencepiece_model.h), and a separate process also keeps the trainer's threads and logs apart.
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <mdm/text/sentencepiece_training.h>
 #include <mdm/util/error.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,7 +15,7 @@
 #include <iterator>
 #include <string_view>
 
-extern char** environ;
+#include "../util/subprocess.h"
 
 namespace mdm::text {
 
@@ -59,29 +56,6 @@ std::string log_tail(const std::string& path) {
   if (log.size() > 400) log = "…" + log.substr(log.size() - 400);
   for (char& c : log) c = c == '\n' ? ' ' : c;
   return log;
-}
-
-// Runs `argv` with stdin from `input` and stdout+stderr into `log`; returns its exit status, -1 when it was
-// not found, or throws for other spawn failures.
-int run(const std::vector<std::string>& argv, const std::string& input, const std::string& log) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, input.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  const int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned == ENOENT) return -1;
-  if (spawned != 0) throw Error(fmt::format("cannot start {} ({})", argv[0], std::strerror(spawned)));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throw Error(fmt::format("waiting for {} failed ({})", argv[0], std::strerror(errno)));
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace
@@ -138,7 +112,7 @@ void train_sentencepiece(const std::vector<std::string>& texts, const std::strin
       "--bos_id=-1",
       "--minloglevel=1",  // warnings and errors only: the trainer logs every EM round at INFO
   };
-  const int status = run(argv, input.path, log.path);
+  const int status = detail::run_process(argv, input.path, log.path);
   if (status == -1) {
     throw fail("spm_train is not on PATH: install SentencePiece's tools (Debian: the `sentencepiece` package)");
   }
