@@ -1,11 +1,11 @@
 #include <mdm/text/t5_config.h>
 #include <mdm/util/error.h>
 
+#include "json_file.h"
+
 #include <fmt/format.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 namespace mdm::text {
 namespace {
@@ -124,18 +124,7 @@ void validate(const T5Config& c, const std::string& source) {
 }
 
 T5Config read_t5_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open the T5 config", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  json root;
-  try {
-    root = json::parse(text.str());
-  } catch (const json::exception& e) {
-    throw ConfigError(fmt::format("{}: not valid JSON ({})", path, e.what()));
-  }
-  if (!root.is_object()) throw ConfigError(fmt::format("{}: not a JSON object", path));
-  const ConfigJson j(path, std::move(root));
+  const ConfigJson j(path, detail::read_json_object<ConfigError>(path, "the T5 config"));
 
   if (!j.has("model_type")) j.fail("model_type", "is missing (a Hugging Face config.json has it)");
   const std::string model_type = j.string("model_type");

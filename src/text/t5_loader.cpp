@@ -3,16 +3,16 @@
 #include <mdm/text/t5_encoder.h>
 #include <mdm/util/error.h>
 
+#include "json_file.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 namespace mdm::text {
 namespace {
@@ -72,17 +72,8 @@ class HfTensorSource {
 
  private:
   void read_index(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw CheckpointError(fmt::format("{}: cannot open", path));
-    std::stringstream text;
-    text << in.rdbuf();
-    json root;
-    try {
-      root = json::parse(text.str());
-    } catch (const json::exception& e) {
-      throw CheckpointError(fmt::format("{}: not valid JSON ({})", path, e.what()));
-    }
-    if (!root.is_object() || !root.contains("weight_map") || !root["weight_map"].is_object()) {
+    json root = detail::read_json_object<CheckpointError>(path, "");
+    if (!root.contains("weight_map") || !root["weight_map"].is_object()) {
       throw CheckpointError(fmt::format("{}: has no 'weight_map' object", path));
     }
     for (const auto& [name, shard] : root["weight_map"].items()) {
