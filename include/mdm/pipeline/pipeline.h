@@ -1,4 +1,4 @@
-// Generation from a checkpoint (docs/architecture.md "Public API"): load config + weights, pick device
+// Generation from a checkpoint (docs/api.md): load config + weights, pick device
 // and precision, and sample every resolution level jointly with guidance and thresholding.
 #pragma once
 
