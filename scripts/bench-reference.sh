@@ -9,6 +9,7 @@
 #   scripts/bench-reference.sh                                  # the reference's 64² model, batch 1, CPU
 #   scripts/bench-reference.sh --config scripts/reference/configs/nested_s32s128.yaml --batch-size 2 --rounds 3
 #   scripts/bench-reference.sh --device cuda --precision bf16 --batch-size 32 --sample-steps 250
+#   scripts/bench-reference.sh --cpu-allocator malloc   # libmdm on LibTorch's own CPU allocator, as the reference
 #
 # The reference is not part of libmdm: get it once with
 #   git clone https://github.com/apple/ml-mdm third_party/ml-mdm      (third_party/ is git-ignored)
@@ -30,6 +31,7 @@ python=${PYTHON:-/usr/bin/python3}
 bench=${MDM_BENCH:-${MDM_BUILD_DIR:-build}/tools/mdm-bench}
 out=""
 extra=()
+ours_extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --reference) reference=$2; shift 2 ;;
@@ -46,7 +48,8 @@ while [[ $# -gt 0 ]]; do
     --out) out=$2; shift 2 ;;
     --tf32) extra+=(--tf32); shift ;;
     --no-step) extra+=(--no-step); shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --cpu-allocator) ours_extra+=(--cpu-allocator "$2"); shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench-reference: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -68,7 +71,7 @@ sample_args=(--no-sample)
 echo "bench-reference: $config, batch $batch, $device $precision, $threads threads, $repeats repeats, $rounds round(s); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= rounds; r++)); do
   "$bench" --config "$config" --batch-size "$batch" --threads "$threads" --repeats "$repeats" --warmup "$warmup" \
-    --device "$device" --precision "$precision" --text-tokens "$tokens" "${sample_args[@]}" "${extra[@]}" --json \
+    --device "$device" --precision "$precision" --text-tokens "$tokens" "${sample_args[@]}" "${extra[@]}" "${ours_extra[@]}" --json \
     > "$out/ours.$r.json"
   flops=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["flops_per_image"])' "$out/ours.$r.json")
   "$python" scripts/reference/bench_reference.py --reference "$reference" --config "$config" --batch-size "$batch" \

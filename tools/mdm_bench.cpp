@@ -2,6 +2,7 @@
 // sampling latency of a config's model on a device (docs/benchmarks.md).
 #include <mdm/mdm.h>
 #include <mdm/perf/bench.h>
+#include <mdm/perf/cpu_allocator.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -36,9 +37,15 @@ int main(int argc, char** argv) {
   app.add_flag("--channels-last", opt.channels_last, "convolution weights and inputs in channels-last format");
   app.add_flag("--tf32", opt.tf32, "on CUDA, TF32 for fp32 matmuls and convolutions");
   app.add_option("--seed", opt.seed, "seed of the weights and synthetic inputs")->capture_default_str();
+  std::string cpu_allocator = "caching";
+  app.add_option("--cpu-allocator", cpu_allocator,
+                 "CPU tensors: caching (libmdm's, reuses large blocks) or malloc (LibTorch's default)")
+      ->check(CLI::IsMember({"caching", "malloc"}))
+      ->capture_default_str();
   app.add_flag("--json", json, "print one JSON object instead of the table");
   CLI11_PARSE(app, argc, argv);
   try {
+    if (cpu_allocator == "caching") mdm::perf::install_caching_cpu_allocator();
     opt.step = !no_step;
     opt.sample = !no_sample;
     opt.cuda_graphs = !no_graphs;

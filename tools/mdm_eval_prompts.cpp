@@ -3,6 +3,7 @@
 #include <mdm/data/data_source.h>
 #include <mdm/eval/prompt_colour.h>
 #include <mdm/mdm.h>
+#include <mdm/perf/cpu_allocator.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "cpu | cuda | cuda:N")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
+    mdm::perf::install_caching_cpu_allocator();  // large activations reuse memory (perf/cpu_allocator.h)
     std::vector<mdm::eval::PromptTarget> parsed;
     for (const auto& t : targets) {
       const auto eq = t.find('=');

@@ -1,5 +1,6 @@
 // mdm-sample: generate images from a checkpoint (flags as diffusers and stable-diffusion.cpp users expect).
 #include <mdm/mdm.h>
+#include <mdm/perf/cpu_allocator.h>
 #include <mdm/pipeline/sample_job.h>
 
 #include <CLI/CLI.hpp>
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", job.quiet, "no progress output");
   CLI11_PARSE(app, argc, argv);
   try {
+    mdm::perf::install_caching_cpu_allocator();  // large activations reuse memory (perf/cpu_allocator.h)
     if (!prompt.empty()) job.prompts.push_back(prompt);
     if (!prompts_file.empty()) {
       std::ifstream in(prompts_file);

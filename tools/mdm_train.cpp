@@ -2,6 +2,7 @@
 // or srun (WORLD_SIZE / SLURM_NTASKS > 1) every process is one data-parallel rank (docs/distributed.md).
 #include <mdm/distributed/process_group.h>
 #include <mdm/mdm.h>
+#include <mdm/perf/cpu_allocator.h>
 #include <mdm/train/trainer.h>
 #include <mdm/util/stop_signal.h>
 
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   std::shared_ptr<mdm::distributed::ProcessGroup> group;  // outlives the trainer, see exit_distributed
   try {
+    mdm::perf::install_caching_cpu_allocator();  // large activations reuse memory (perf/cpu_allocator.h)
     if (config_path.empty()) {
       if (opt.resume.empty() || opt.resume == "auto") throw mdm::ConfigError("--config is required (or --resume DIR)");
       config_path = (std::filesystem::path(opt.resume) / "config.yaml").string();

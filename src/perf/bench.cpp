@@ -3,6 +3,7 @@
 #include <mdm/models/state_dict.h>
 #include <mdm/models/summary.h>
 #include <mdm/perf/bench.h>
+#include <mdm/perf/cpu_allocator.h>
 #include <mdm/perf/device.h>
 #include <mdm/train/progressive.h>
 #include <mdm/train/train_step.h>
@@ -160,6 +161,7 @@ BenchResult describe(const Config& config, const BenchOptions& o, const Plan& p)
   r.batch_size = p.batch;
   r.text_tokens = p.tokens;
   r.threads = torch::get_num_threads();
+  r.cpu_allocator = caching_cpu_allocator_installed() ? "caching" : "malloc";
   r.channels_last = o.channels_last;
   r.tf32 = p.device.is_cuda() && o.tf32;
   r.libtorch_version = TORCH_VERSION;

@@ -44,8 +44,9 @@ std::string latency_key(const SampleLatency& l) {
 
 std::string format_table(const BenchResult& r) {
   std::ostringstream out;
-  out << fmt::format("mdm-bench: {} ({}), levels {}, batch {}, {}, {} ({}), {} threads\n", r.config, r.config_file,
-                     fmt::join(r.levels, "/"), r.batch_size, r.precision, r.device, r.device_name, r.threads);
+  out << fmt::format("mdm-bench: {} ({}), levels {}, batch {}, {}, {} ({}), {} threads, {} CPU allocator\n", r.config,
+                     r.config_file, fmt::join(r.levels, "/"), r.batch_size, r.precision, r.device, r.device_name,
+                     r.threads, r.cpu_allocator);
   out << fmt::format("libtorch {}, libmdm {}; {:.2f}M parameters; {}{} warm-up, {} repeats{}{}\n", r.libtorch_version,
                      r.libmdm_version, r.parameters / 1e6,
                      r.text_tokens > 0 ? fmt::format("{} text tokens; ", r.text_tokens) : "", r.warmup, r.repeats,
@@ -97,6 +98,7 @@ std::string to_json(const BenchResult& r) {
   j["device"] = r.device;
   j["device_name"] = r.device_name;
   j["threads"] = r.threads;
+  j["cpu_allocator"] = r.cpu_allocator;
   j["levels"] = r.levels;
   j["text_tokens"] = r.text_tokens;
   j["parameters"] = r.parameters;

@@ -58,6 +58,7 @@ struct BenchResult {
   std::vector<int64_t> levels;  // resolutions trained by the stage, lowest first
   int64_t text_tokens = 0;      // 0 for configs without text conditioning
   int threads = 0;
+  std::string cpu_allocator;  // "caching" (perf/cpu_allocator.h installed) or "malloc" (LibTorch's)
   bool channels_last = false, tf32 = false;
   int64_t parameters = 0;  // of the whole model
   std::string libtorch_version, libmdm_version, machine;
