@@ -97,17 +97,20 @@ TEST_F(CpuAllocatorTest, ModelOutputsAreBitwiseThoseOfLibTorchsAllocator) {
     test::randomize(*model, 3);  // a fresh model outputs zeros
     model->eval();
     torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> z = {torch::randn({2, 3, 16, 16}), torch::randn({2, 3, 32, 32})};
+    const int64_t b = 8;  // activations of 1 MiB and more, which the cache manages
+    std::vector<torch::Tensor> z = {torch::randn({b, 3, 16, 16}), torch::randn({b, 3, 32, 32})};
     Conditioning cond;
-    if (config.model.conditioning == ConditioningKind::Class) cond.labels = torch::tensor({0, 1}, torch::kLong);
+    if (config.model.conditioning == ConditioningKind::Class) cond.labels = torch::arange(b, torch::kLong) % 2;
     if (config.model.conditioning == ConditioningKind::Text) {
-      cond.text = torch::randn({2, 5, config.model.text_feature_dim});
-      cond.text_mask = torch::ones({2, 5});
+      cond.text = torch::randn({b, 5, config.model.text_feature_dim});
+      cond.text_mask = torch::ones({b, 5});
     }
-    return model->forward(z, torch::tensor({10.0f, 500.0f}), cond);
+    return model->forward(z, torch::linspace(10, 900, b), cond);
   };
   const auto cached = run();
+  const int64_t hits_before = cpu_cache_stats().hits;
   const auto cached_again = run();  // now from reused blocks, holding the first run's stale data
+  EXPECT_GT(cpu_cache_stats().hits, hits_before);
   uninstall_caching_cpu_allocator();
   const auto plain = run();
   ASSERT_EQ(cached.size(), plain.size());
