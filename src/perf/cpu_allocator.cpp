@@ -4,10 +4,12 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -17,7 +19,9 @@ namespace mdm::perf {
 namespace {
 
 constexpr size_t kAlignment = 64;               // as c10's default CPU allocator
-constexpr size_t kMinCachedBytes = size_t{1} << 20;  // below: malloc's own heap reuses memory well
+// glibc's largest mmap threshold: requests below it stay in malloc's heap once install raises the threshold
+// there (and malloc reuses heap memory best-fit, most recently freed first); above it glibc always mmaps.
+constexpr size_t kMinCachedBytes = size_t{32} << 20;
 constexpr size_t kRoundBytes = size_t{1} << 16;
 
 size_t round_up(size_t n) { return (n + kRoundBytes - 1) / kRoundBytes * kRoundBytes; }
@@ -92,6 +96,9 @@ void* allocate_bytes(size_t n) {
     std::lock_guard<std::mutex> lock(c.mutex);
     auto it = c.free_blocks.lower_bound(size);
     if (it != c.free_blocks.end() && it->first <= size + size / 8) {
+      // Of the blocks of that size, the one freed last (the multimap keeps equal keys in insertion order):
+      // it is the likeliest to be still in the CPU's caches, as glibc's LIFO bins would hand out.
+      it = std::prev(c.free_blocks.upper_bound(it->first));
       void* p = it->second;
       const size_t block = it->first;
       c.free_blocks.erase(it);
@@ -165,6 +172,10 @@ bool install_caching_cpu_allocator() {
   std::lock_guard<std::mutex> lock(c.mutex);
   if (limit_bytes >= 0) c.limit = limit_bytes;
   if (c.installed) return true;
+  // glibc adapts its mmap threshold only after freeing an mmap'd block, and gives the heap's top back to
+  // the kernel past a trim threshold: fixed values keep every request below 32 MiB in the heap for reuse.
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMinCachedBytes));
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
   c.previous = c10::GetCPUAllocator();
   // Priority 1 wins over LibTorch's default registration (0); uninstall puts the previous one back at 1.
   c10::SetCPUAllocator(&allocator(), /*priority=*/1);

@@ -1,5 +1,5 @@
-// The caching CPU allocator: large blocks come back for equal requests, small ones are not kept, the limit
-// holds, results are bitwise those of LibTorch's allocator, and it is safe from several threads.
+// The caching CPU allocator: blocks of 32 MiB and more come back for equal requests, smaller ones stay with
+// malloc, the limit holds, results are bitwise those of LibTorch's allocator, and it is safe from several threads.
 #include <mdm/perf/cpu_allocator.h>
 
 #include <cstdlib>
@@ -40,12 +40,12 @@ TEST_F(CpuAllocatorTest, AFreedLargeBlockServesTheNextEqualRequest) {
   const auto before = cpu_cache_stats();
   void* first = nullptr;
   {
-    auto t = torch::empty({1 << 20}, torch::kFloat);  // 4 MiB
+    auto t = torch::empty({8 << 20}, torch::kFloat);  // 32 MiB
     first = t.data_ptr();
-    EXPECT_EQ(cpu_cache_stats().live_bytes - before.live_bytes, 4 << 20);
+    EXPECT_EQ(cpu_cache_stats().live_bytes - before.live_bytes, 32 << 20);
   }
-  EXPECT_EQ(cpu_cache_stats().cached_bytes, 4 << 20);
-  auto again = torch::empty({1 << 20}, torch::kFloat);
+  EXPECT_EQ(cpu_cache_stats().cached_bytes, 32 << 20);
+  auto again = torch::empty({8 << 20}, torch::kFloat);
   EXPECT_EQ(again.data_ptr(), first);
   const auto after = cpu_cache_stats();
   EXPECT_EQ(after.hits - before.hits, 1);
@@ -57,32 +57,32 @@ TEST_F(CpuAllocatorTest, AFreedLargeBlockServesTheNextEqualRequest) {
 TEST_F(CpuAllocatorTest, ABlockIsReusedOnlyForRequestsItFitsClosely) {
   void* big = nullptr;
   {
-    auto t = torch::empty({4 << 20}, torch::kFloat);  // 16 MiB
+    auto t = torch::empty({16 << 20}, torch::kFloat);  // 64 MiB
     big = t.data_ptr();
   }
-  auto small = torch::empty({1 << 20}, torch::kFloat);  // 4 MiB: would waste 12 MiB of the cached block
-  EXPECT_NE(small.data_ptr(), big);
-  EXPECT_EQ(cpu_cache_stats().cached_bytes, 16 << 20);
-  auto close = torch::empty({(4 << 20) - 1000}, torch::kFloat);  // within 1/8: takes it
+  auto smaller = torch::empty({8 << 20}, torch::kFloat);  // 32 MiB: would waste half of the cached block
+  EXPECT_NE(smaller.data_ptr(), big);
+  EXPECT_EQ(cpu_cache_stats().cached_bytes, 64 << 20);
+  auto close = torch::empty({(16 << 20) - 1000}, torch::kFloat);  // within 1/8: takes it
   EXPECT_EQ(close.data_ptr(), big);
 }
 
 TEST_F(CpuAllocatorTest, SmallTensorsGoToMallocAndAreNotKept) {
   const auto before = cpu_cache_stats();
-  for (int i = 0; i < 100; ++i) torch::ones({1000});
+  for (int i = 0; i < 100; ++i) torch::ones({1 << 20});  // 4 MiB: malloc's heap
   const auto after = cpu_cache_stats();
   EXPECT_EQ(after.cached_bytes, before.cached_bytes);
   EXPECT_EQ(after.hits + after.misses, before.hits + before.misses);
 }
 
 TEST_F(CpuAllocatorTest, TheLimitReleasesWhatWouldExceedIt) {
-  set_cpu_cache_limit(6 << 20);
+  set_cpu_cache_limit(48 << 20);
   {
-    auto a = torch::empty({1 << 20});  // 4 MiB each
-    auto b = torch::empty({1 << 20});
+    auto a = torch::empty({8 << 20});  // 32 MiB each
+    auto b = torch::empty({8 << 20});
   }
   auto s = cpu_cache_stats();
-  EXPECT_EQ(s.cached_bytes, 4 << 20);  // the second one did not fit under 6 MiB
+  EXPECT_EQ(s.cached_bytes, 32 << 20);  // the second one did not fit under 48 MiB
   EXPECT_GE(s.released, 1);
   set_cpu_cache_limit(0);
   EXPECT_EQ(cpu_cache_stats().cached_bytes, 0);
@@ -97,7 +97,7 @@ TEST_F(CpuAllocatorTest, ModelOutputsAreBitwiseThoseOfLibTorchsAllocator) {
     test::randomize(*model, 3);  // a fresh model outputs zeros
     model->eval();
     torch::NoGradGuard no_grad;
-    const int64_t b = 8;  // activations of 1 MiB and more, which the cache manages
+    const int64_t b = 8;
     std::vector<torch::Tensor> z = {torch::randn({b, 3, 16, 16}), torch::randn({b, 3, 32, 32})};
     Conditioning cond;
     if (config.model.conditioning == ConditioningKind::Class) cond.labels = torch::arange(b, torch::kLong) % 2;
@@ -108,9 +108,7 @@ TEST_F(CpuAllocatorTest, ModelOutputsAreBitwiseThoseOfLibTorchsAllocator) {
     return model->forward(z, torch::linspace(10, 900, b), cond);
   };
   const auto cached = run();
-  const int64_t hits_before = cpu_cache_stats().hits;
-  const auto cached_again = run();  // now from reused blocks, holding the first run's stale data
-  EXPECT_GT(cpu_cache_stats().hits, hits_before);
+  const auto cached_again = run();  // now from reused memory, holding the first run's stale data
   uninstall_caching_cpu_allocator();
   const auto plain = run();
   ASSERT_EQ(cached.size(), plain.size());
@@ -120,13 +118,31 @@ TEST_F(CpuAllocatorTest, ModelOutputsAreBitwiseThoseOfLibTorchsAllocator) {
   }
 }
 
+TEST_F(CpuAllocatorTest, ReusedBlocksGiveBitwiseTheResultsOfFreshMemory) {
+  // Attention-sized intermediates (32 MiB and more) freed and reused between two equal computations.
+  auto compute = [] {
+    torch::manual_seed(5);
+    auto a = torch::randn({4096, 256}), b = torch::randn({256, 2048});
+    auto w = torch::softmax(torch::matmul(a, b) / 16, -1);  // [4096, 2048]: 32 MiB
+    return torch::matmul(w, torch::randn({2048, 64})) + w.sum(-1, true);
+  };
+  const int64_t hits_before = cpu_cache_stats().hits;
+  const auto first = compute();
+  const auto second = compute();
+  EXPECT_GT(cpu_cache_stats().hits, hits_before);
+  uninstall_caching_cpu_allocator();
+  const auto plain = compute();
+  EXPECT_TRUE(torch::equal(first, plain));
+  EXPECT_TRUE(torch::equal(second, plain));
+}
+
 TEST_F(CpuAllocatorTest, ThreadsAllocatingAndFreeingTogetherLeaveNothingLive) {
   const int64_t live_before = cpu_cache_stats().live_bytes;
   std::vector<std::thread> threads;
   for (int k = 0; k < 4; ++k) {
     threads.emplace_back([k] {
-      for (int i = 0; i < 200; ++i) {
-        auto t = torch::full({(1 << 18) + 1024 * ((i + k) % 5)}, static_cast<float>(i));  // 1-1.02 MiB
+      for (int i = 0; i < 20; ++i) {
+        auto t = torch::full({(8 << 20) + 1024 * ((i + k) % 5)}, static_cast<float>(i));  // 32 MiB and a bit
         ASSERT_EQ(t[7].item<float>(), static_cast<float>(i));
       }
     });
