@@ -2,7 +2,7 @@
 // allocator hands every request to malloc; glibc serves large ones (above a threshold it raises only after
 // freeing such a block, at most to 32 MiB) with fresh mmap'd pages that go back to the kernel on free, and it
 // trims the heap's top past another threshold: a training step or denoiser call then pays a page fault for
-// every 4 KiB of many large activations, every time. On the 2-core CI machine a fault costs ~5 µs, so
+// every 4 KiB of many large activations, every time. On the 2-core CI machine a fault costs ~20 µs, so
 // producing a 32 MiB attention matrix took 150-220 ms where the softmax itself takes 13 ms
 // (docs/benchmarks.md "The caching CPU allocator").
 // install_caching_cpu_allocator() fixes glibc's thresholds (requests below 32 MiB stay in malloc's heap, which
