@@ -83,6 +83,9 @@ void free_block(void* ptr) {
   std::free(ptr);  // a small block, or a large one over the cache limit
 }
 
+// Blocks below kMinCachedBytes: straight to malloc, without the cache's lock.
+void free_small_block(void* ptr) { std::free(ptr); }
+
 void* allocate_bytes(size_t n) {
   if (n == 0) return nullptr;
   if (n < kMinCachedBytes) {
@@ -137,7 +140,8 @@ class CachingCpuAllocator final : public c10::Allocator {
  private:
   static c10::DataPtr make(size_t n) {
     void* p = allocate_bytes(n);
-    return {p, p, &free_block, c10::Device(c10::DeviceType::CPU)};
+    // raw_deleter's free_block handles both kinds (a pointer it does not track goes to free).
+    return {p, p, n < kMinCachedBytes ? &free_small_block : &free_block, c10::Device(c10::DeviceType::CPU)};
   }
 };
 
