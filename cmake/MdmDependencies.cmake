@@ -38,7 +38,12 @@ endif()
 # A LibTorch built with CUDA (the GPU machine's) compiles in libmdm's CUDA-only code (CUDA graphs, the
 # caching allocator's statistics: src/perf, src/diffusion/cuda_graph_denoiser.cpp) under MDM_WITH_CUDA=1.
 # libc10_cuda must be there too, so that a CUDA toolkit found by something else does not switch it on.
-find_library(MDM_C10_CUDA_LIBRARY c10_cuda PATHS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
+# It sits next to libtorch: in <prefix>/lib for the PyTorch wheel and the LibTorch zip, in
+# <prefix>/lib/<multiarch> for a system package (Debian's libtorch-cuda-dev).
+get_filename_component(_mdm_torch_dir "${TORCH_LIBRARY}" DIRECTORY)
+find_library(MDM_C10_CUDA_LIBRARY c10_cuda
+  PATHS "${_mdm_torch_dir}" "${TORCH_INSTALL_PREFIX}/lib" "${TORCH_INSTALL_PREFIX}/lib/${CMAKE_LIBRARY_ARCHITECTURE}"
+  NO_DEFAULT_PATH)
 if((TORCH_CUDA_LIBRARIES OR CUDA_FOUND) AND MDM_C10_CUDA_LIBRARY)
   set(MDM_WITH_CUDA ON)
 else()
@@ -52,7 +57,11 @@ else()
   set(MDM_YAML_TARGET yaml-cpp)
 endif()
 
-message(STATUS "libmdm: LibTorch ${Torch_VERSION} (${TORCH_INSTALL_PREFIX})")
+if(MDM_WITH_CUDA)
+  message(STATUS "libmdm: LibTorch ${Torch_VERSION} (${TORCH_INSTALL_PREFIX}), CUDA code paths on (${MDM_C10_CUDA_LIBRARY})")
+else()
+  message(STATUS "libmdm: LibTorch ${Torch_VERSION} (${TORCH_INSTALL_PREFIX}), CPU only")
+endif()
 
 # c10d, for distributed training (docs/distributed.md). What the LibTorch in use was built with is read off
 # it, never assumed: its c10d headers are there, the backend headers they include can be found (Gloo:

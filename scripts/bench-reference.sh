@@ -10,6 +10,8 @@
 #   scripts/bench-reference.sh --config scripts/reference/configs/nested_s32s128.yaml --batch-size 2 --rounds 3
 #   scripts/bench-reference.sh --device cuda --precision bf16 --batch-size 32 --sample-steps 250
 #   scripts/bench-reference.sh --cpu-allocator malloc   # libmdm on LibTorch's own CPU allocator, as the reference
+#   scripts/bench-reference.sh --time-limit 240 ...      # each side stops after 240 s; the reference's training
+#                                                        # numbers survive a cut in its sampling (one JSON line per phase)
 #
 # The reference is not part of libmdm: get it once with
 #   git clone https://github.com/apple/ml-mdm third_party/ml-mdm      (third_party/ is git-ignored)
@@ -30,6 +32,7 @@ tokens=128
 python=${PYTHON:-/usr/bin/python3}
 bench=${MDM_BENCH:-${MDM_BUILD_DIR:-build}/tools/mdm-bench}
 out=""
+time_limit=0
 extra=()
 ours_extra=()
 while [[ $# -gt 0 ]]; do
@@ -46,10 +49,11 @@ while [[ $# -gt 0 ]]; do
     --sample-steps) sample_steps=$2; shift 2 ;;
     --text-tokens) tokens=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --time-limit) time_limit=$2; shift 2 ;;
     --tf32) extra+=(--tf32); shift ;;
     --no-step) extra+=(--no-step); shift ;;
     --cpu-allocator) ours_extra+=(--cpu-allocator "$2"); shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench-reference: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -69,27 +73,35 @@ mkdir -p "$out"
 sample_args=(--no-sample)
 [[ $sample_steps -gt 0 ]] && sample_args=(--sample-steps "$sample_steps" --guidance-scale 1)
 echo "bench-reference: $config, batch $batch, $device $precision, $threads threads, $repeats repeats, $rounds round(s); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+limit=()
+[[ $time_limit -gt 0 ]] && limit=(timeout --signal TERM --kill-after 10 "$time_limit")
 for ((r = 1; r <= rounds; r++)); do
-  "$bench" --config "$config" --batch-size "$batch" --threads "$threads" --repeats "$repeats" --warmup "$warmup" \
+  "${limit[@]}" "$bench" --config "$config" --batch-size "$batch" --threads "$threads" --repeats "$repeats" --warmup "$warmup" \
     --device "$device" --precision "$precision" --text-tokens "$tokens" "${sample_args[@]}" "${extra[@]}" "${ours_extra[@]}" --json \
-    > "$out/ours.$r.json"
-  flops=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["flops_per_image"])' "$out/ours.$r.json")
-  "$python" scripts/reference/bench_reference.py --reference "$reference" --config "$config" --batch-size "$batch" \
+    > "$out/ours.$r.json" || echo "bench-reference: mdm-bench failed or was cut (exit $?)" >&2
+  flops=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["flops_per_image"])' "$out/ours.$r.json" 2>/dev/null || echo 0)
+  "${limit[@]}" "$python" scripts/reference/bench_reference.py --reference "$reference" --config "$config" --batch-size "$batch" \
     --threads "$threads" --repeats "$repeats" --warmup "$warmup" --device "$device" --precision "$precision" \
     --text-tokens "$tokens" --sample-steps "$sample_steps" --flops-per-image "$flops" "${extra[@]}" \
-    > "$out/reference.$r.json"
+    > "$out/reference.$r.json" || echo "bench-reference: the reference failed or was cut (exit $?)" >&2
 done
 
 "$python" - "$out" "$rounds" <<'EOF'
 import json, os, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 keys = [("forward", "forward"), ("forward_backward", "forward+backward"), ("step", "training step")]
+def last_json(path):  # the last line: the reference prints a fuller object after each phase
+    lines = [l for l in open(path).read().splitlines() if l.strip()] if os.path.exists(path) else []
+    return json.loads(lines[-1]) if lines else None
 wall = {k: [] for k, _ in keys}
 cpu = {k: [] for k, _ in keys}
 for r in range(1, rounds + 1):
-    ours = json.load(open(os.path.join(out, f"ours.{r}.json")))
-    ref = json.load(open(os.path.join(out, f"reference.{r}.json")))
-    if r == 1:
+    ours = last_json(os.path.join(out, f"ours.{r}.json"))
+    ref = last_json(os.path.join(out, f"reference.{r}.json"))
+    if ours is None or ref is None:
+        print(f"round {r}: no result from {'libmdm' if ours is None else 'the reference'}")
+        continue
+    if not any(wall.values()):
         print(f"{'round':<6} {'phase':<18} {'libmdm':>10} {'reference':>10} {'ours/theirs':>12} {'CPU time ratio':>15}")
     for k, name in keys:
         if ours.get(k + "_s") is None or ref.get(k + "_s") is None:
@@ -107,6 +119,8 @@ for r in range(1, rounds + 1):
         if v is not None and base:
             what = "  (vs. the reference without graphs)" if b.endswith("_graphs") else ""
             print(f"{r:<6} {'sampling ' + b:<18} {v:>9.3f}s {base:>9.3f}s {v / base:>12.3f}{what}")
+if not any(wall.values()):
+    sys.exit(1)
 print("median ours/theirs, wall clock: " + ", ".join(f"{name} {statistics.median(wall[k]):.3f}" for k, name in keys if wall[k]))
 print("median ours/theirs, CPU time:   " + ", ".join(f"{name} {statistics.median(cpu[k]):.3f}" for k, name in keys if cpu[k]))
 print(f"(JSON in {out}; ratios below 1: libmdm is faster)")

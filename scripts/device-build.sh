@@ -3,14 +3,19 @@
 # machine's Python torch and the Debian packages carried in .device/prefix (scripts/device-deps.sh), runs the
 # tests (the CUDA ones included), and runs the benchmarks, writing logs and results under $OUT (or ./device-out).
 # Run through the device tool with carry [".device"]:
-#   scripts/device-build.sh [STAGE...]     stages: env fixture build test bench (default: all, in that order)
+#   scripts/device-build.sh [STAGE...]     stages: env build test dist bench (the default, in that order), and
+#                                          fixture (remakes the committed T5 fixture; only when asked for)
+# One call with the device tool's timeout_s=570 runs them all: build ~2 min (16 cores), CUDA tests and the unit
+# suite (not the install and header checks, which only compile), the NCCL checks of scripts/device-dist-check.sh
+# (~1 min), then the two benchmarks against the reference, each side capped by MDM_BENCH_LIMIT_S (default 150 s)
+# and each leaving its JSON as it goes, so that a call cut at its time limit still returns what was measured.
 # Each stage logs to $OUT/<stage>.log; a failing stage is reported and the next ones still run where they can.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/device-out}"
 mkdir -p "$OUT"
 stages=("$@")
-((${#stages[@]})) || stages=(env fixture build test bench)
+((${#stages[@]})) || stages=(env build test dist bench)
 build_dir="${MDM_BUILD_DIR:-build-cuda}"
 prefix="$PWD/.device/prefix/usr"
 jobs="$(nproc)"
@@ -62,7 +67,8 @@ stage_build() {
 stage_test() {
   # The tests that touch CUDA first (they skip on a machine without it), then the rest of the unit suite.
   "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1 &&
-    (cd "$build_dir" && ctest --output-on-failure --timeout 300 -j "$((jobs / 2))" -LE long ${MDM_CTEST_ARGS:-})
+    (cd "$build_dir" && ctest --output-on-failure --timeout 300 -j "$((jobs / 2))" -LE long \
+      -E "${MDM_CTEST_EXCLUDE:-^(install|headers)\.}" ${MDM_CTEST_ARGS:-})
 }
 
 # libmdm against the reference (apple/ml-mdm, carried in .device/ml-mdm by device-deps.sh --reference), each
@@ -75,10 +81,15 @@ stage_bench() {
   nvidia-smi --query-gpu=name,clocks.sm,temperature.gpu --format=csv,noheader
   PYTHON=python3 MDM_BENCH="$bench" scripts/bench-reference.sh --reference "$ref" --device cuda --precision bf16 \
     --config "$pkg/configs/models/cc12m_256x256.yaml" --batch-size "${MDM_BENCH_BATCH_256:-32}" --repeats 5 \
-    --sample-steps 250 --out "$OUT/s64s256" ${MDM_BENCH_ARGS:-}
+    --sample-steps 250 --time-limit "${MDM_BENCH_LIMIT_S:-150}" --out "$OUT/s64s256" ${MDM_BENCH_ARGS:-}
   PYTHON=python3 MDM_BENCH="$bench" scripts/bench-reference.sh --reference "$ref" --device cuda --precision bf16 \
     --config "$pkg/configs/models/cc12m_64x64.yaml" --batch-size "${MDM_BENCH_BATCH_64:-64}" --repeats 5 \
-    --out "$OUT/s64" ${MDM_BENCH_ARGS:-}
+    --time-limit "${MDM_BENCH_LIMIT_S:-150}" --out "$OUT/s64" ${MDM_BENCH_ARGS:-}
+}
+
+# The distributed layer on the GPU (#6): NCCL with 1 rank, 2 ranks on the one GPU, Gloo, torchrun.
+stage_dist() {
+  OUT="$OUT/dist" scripts/device-dist-check.sh
 }
 
 for s in "${stages[@]}"; do

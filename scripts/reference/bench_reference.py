@@ -314,7 +314,58 @@ def main():
     t_fb = phase("forward_backward", forward_backward)
     t_step = None if args.no_step else phase("step", step)
 
+    # One JSON object per line: after the training phases, then again after each sampling batch, so that a
+    # run cut short by a time limit still leaves its training numbers (readers take the last line).
+    def emit(latency, notes):
+        images_per_s = B / t_step["median"] if t_step else None
+        result = {
+            "implementation": "apple/ml-mdm (reference)",
+            "config": y.get("name", os.path.basename(args.config)),
+            "config_file": args.config,
+            "batch_size": B,
+            "precision": args.precision,
+            "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+            "threads": torch.get_num_threads(),
+            "levels": resolutions[::-1],
+            "text_tokens": L,
+            "parameters": sum(p.numel() for p in vision.parameters()),
+            "tf32": device.type == "cuda" and args.tf32,
+            "libtorch_version": torch.__version__,
+            "libmdm_version": None,
+            "machine": f"{socket.gethostname()}: {cpu_name()}, {os.cpu_count()} logical cores",
+            "warmup": args.warmup,
+            "repeats": args.repeats,
+            "forward_s": t_forward["median"],
+            "forward_backward_s": t_fb["median"],
+            "step_s": t_step["median"] if t_step else None,
+            "forward_cpu_s": t_forward["cpu_median"],
+            "forward_backward_cpu_s": t_fb["cpu_median"],
+            "step_cpu_s": t_step["cpu_median"] if t_step else None,
+            "timings": {"forward": t_forward, "forward_backward": t_fb, **({"step": t_step} if t_step else {})},
+            "images_per_s": images_per_s,
+            "peak_memory_bytes": max(peaks.values()),
+            "peak_memory_by_phase": peaks,
+            "memory_note": ("torch.cuda.max_memory_allocated per phase" if device.type == "cuda" else
+                            "peak RSS of the process per phase (VmHWM, reset before each phase)" if memory.reset_ok else
+                            "peak RSS of the process since it started"),
+            "flops_per_image": args.flops_per_image,
+            "achieved_tflops": args.flops_per_image * images_per_s / 1e12 if args.flops_per_image and t_step else None,
+            "mfu": (args.flops_per_image * images_per_s / 1e12 / args.peak_tflops
+                    if args.flops_per_image and t_step and device.type == "cuda" else None),
+            "peak_tflops": args.peak_tflops,
+            "sample_latency_s": latency,
+            "sample_notes": notes,
+            "sampler": "the reference's Diffusion.sample (resample_steps=True, DDPM rule)" if latency else None,
+            "sample_steps": args.sample_steps,
+            "notes": [f"stand-ins: {', '.join(stand_ins) or 'none'}",
+                      "forward_backward: the reference's get_loss (noise and pyramid included) + backward; "
+                      "step: ml_mdm.trainer.train_batch"],
+        }
+        print(json.dumps(result), flush=True)
+
     latency, notes = {}, {}
+    emit(latency, notes)
     if args.sample_steps > 0:
         for b in [int(x) for x in args.sample_batches.split(",") if x]:
             lm = torch.randn(b * (2 if args.guidance_scale != 1 else 1), L, T5_XL_DIM, generator=g).to(device)
@@ -328,53 +379,8 @@ def main():
             latency[f"batch{b}"] = time_repeats(chain, device, 0, args.sample_repeats)["median"]
             latency[f"batch{b}_graphs"] = None
             notes[f"batch{b}_graphs"] = "graphs: n/a (the reference has no CUDA-graph path)"
+            emit(latency, notes)
 
-    images_per_s = B / t_step["median"] if t_step else None
-    result = {
-        "implementation": "apple/ml-mdm (reference)",
-        "config": y.get("name", os.path.basename(args.config)),
-        "config_file": args.config,
-        "batch_size": B,
-        "precision": args.precision,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
-        "threads": torch.get_num_threads(),
-        "levels": resolutions[::-1],
-        "text_tokens": L,
-        "parameters": sum(p.numel() for p in vision.parameters()),
-        "tf32": device.type == "cuda" and args.tf32,
-        "libtorch_version": torch.__version__,
-        "libmdm_version": None,
-        "machine": f"{socket.gethostname()}: {cpu_name()}, {os.cpu_count()} logical cores",
-        "warmup": args.warmup,
-        "repeats": args.repeats,
-        "forward_s": t_forward["median"],
-        "forward_backward_s": t_fb["median"],
-        "step_s": t_step["median"] if t_step else None,
-        "forward_cpu_s": t_forward["cpu_median"],
-        "forward_backward_cpu_s": t_fb["cpu_median"],
-        "step_cpu_s": t_step["cpu_median"] if t_step else None,
-        "timings": {"forward": t_forward, "forward_backward": t_fb, **({"step": t_step} if t_step else {})},
-        "images_per_s": images_per_s,
-        "peak_memory_bytes": max(peaks.values()),
-        "peak_memory_by_phase": peaks,
-        "memory_note": ("torch.cuda.max_memory_allocated per phase" if device.type == "cuda" else
-                        "peak RSS of the process per phase (VmHWM, reset before each phase)" if memory.reset_ok else
-                        "peak RSS of the process since it started"),
-        "flops_per_image": args.flops_per_image,
-        "achieved_tflops": args.flops_per_image * images_per_s / 1e12 if args.flops_per_image and t_step else None,
-        "mfu": (args.flops_per_image * images_per_s / 1e12 / args.peak_tflops
-                if args.flops_per_image and t_step and device.type == "cuda" else None),
-        "peak_tflops": args.peak_tflops,
-        "sample_latency_s": latency,
-        "sample_notes": notes,
-        "sampler": "the reference's Diffusion.sample (resample_steps=True, DDPM rule)" if latency else None,
-        "sample_steps": args.sample_steps,
-        "notes": [f"stand-ins: {', '.join(stand_ins) or 'none'}",
-                  "forward_backward: the reference's get_loss (noise and pyramid included) + backward; "
-                  "step: ml_mdm.trainer.train_batch"],
-    }
-    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@
 //         ProcessGroup::Options.
 //   2.x:  they derive from c10d::Backend (ProcessGroup became a dispatcher over backends); libmdm calls
 //         the backend directly, as PyTorch's own C++ tests do. Options derive from Backend::Options.
+//   2.4+: TCPStoreOptions::useLibUV defaults to true, and a LibTorch built without libuv (Debian 13's 2.6)
+//         throws "use_libuv was requested but PyTorch was build without libuv support": make_tcp_store
+//         then falls back to the classic backend (the field is detected, not version-tested).
 //   Both: TCPStore(host, TCPStoreOptions{port, isServer, numWorkers, waitWorkers, timeout}), the
 //         Options::create(...) factories, createDeviceForHostname / createDeviceForInterface /
 //         createDefaultDevice (2.x adds a defaulted lazyInit argument), Work::wait(), AllreduceOptions,
@@ -35,8 +38,26 @@
 
 #include <chrono>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 namespace mdm::distributed::c10d_compat {
+
+template <typename Options, typename = void>
+struct HasUseLibUV : std::false_type {};
+template <typename Options>
+struct HasUseLibUV<Options, std::void_t<decltype(std::declval<Options&>().useLibUV)>> : std::true_type {};
+// Switches a TCPStore to the classic backend; false when it already was (or the field does not exist).
+template <typename Options>
+bool disable_libuv(Options& opts) {
+  if constexpr (HasUseLibUV<Options>::value) {
+    if (opts.useLibUV) {
+      opts.useLibUV = false;
+      return true;
+    }
+  }
+  return false;
+}
 
 // The class every backend implements (allreduce, broadcast, barrier on std::vector<at::Tensor>&).
 #if TORCH_VERSION_MAJOR >= 2
@@ -57,7 +78,14 @@ inline c10::intrusive_ptr<Store> make_tcp_store(const std::string& host, int por
   opts.isServer = is_server;
   opts.waitWorkers = false;
   opts.timeout = timeout;
-  return c10::make_intrusive<::c10d::TCPStore>(host, opts);
+  try {
+    return c10::make_intrusive<::c10d::TCPStore>(host, opts);
+  } catch (const c10::Error& e) {
+    if (std::string(e.what()).find("libuv") != std::string::npos && disable_libuv(opts)) {
+      return c10::make_intrusive<::c10d::TCPStore>(host, opts);
+    }
+    throw;
+  }
 }
 
 #if MDM_C10D_GLOO
