@@ -55,6 +55,7 @@ cleanup() {
   for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[i]}" 2>/dev/null || true; done
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM  # so that the EXIT trap unmounts on a signal too
 bind() {  # what where
   mkdir -p "$2"
   mountpoint -q "$2" || { mount --bind "$1" "$2"; mounts+=("$2"); }

@@ -3,6 +3,7 @@
 #include <mdm/mdm.h>
 #include <mdm/perf/bench.h>
 #include <mdm/perf/cpu_allocator.h>
+#include <mdm/perf/cpu_conv_check.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (cpu_allocator == "caching") mdm::perf::install_caching_cpu_allocator();
+    mdm::perf::ensure_correct_cpu_convolutions();  // a LibTorch with wrong CPU convolutions (perf/cpu_conv_check.h)
     opt.step = !no_step;
     opt.sample = !no_sample;
     opt.cuda_graphs = !no_graphs;

@@ -4,6 +4,7 @@
 #include <mdm/eval/prompt_colour.h>
 #include <mdm/mdm.h>
 #include <mdm/perf/cpu_allocator.h>
+#include <mdm/perf/cpu_conv_check.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     mdm::perf::install_caching_cpu_allocator();  // large activations reuse memory (perf/cpu_allocator.h)
+    mdm::perf::ensure_correct_cpu_convolutions();  // a LibTorch with wrong CPU convolutions (perf/cpu_conv_check.h)
     std::vector<mdm::eval::PromptTarget> parsed;
     for (const auto& t : targets) {
       const auto eq = t.find('=');

@@ -1,6 +1,7 @@
 // mdm-sample: generate images from a checkpoint (flags as diffusers and stable-diffusion.cpp users expect).
 #include <mdm/mdm.h>
 #include <mdm/perf/cpu_allocator.h>
+#include <mdm/perf/cpu_conv_check.h>
 #include <mdm/pipeline/sample_job.h>
 
 #include <CLI/CLI.hpp>
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     mdm::perf::install_caching_cpu_allocator();  // large activations reuse memory (perf/cpu_allocator.h)
+    mdm::perf::ensure_correct_cpu_convolutions();  // a LibTorch with wrong CPU convolutions (perf/cpu_conv_check.h)
     if (!prompt.empty()) job.prompts.push_back(prompt);
     if (!prompts_file.empty()) {
       std::ifstream in(prompts_file);

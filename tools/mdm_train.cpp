@@ -3,6 +3,7 @@
 #include <mdm/distributed/process_group.h>
 #include <mdm/mdm.h>
 #include <mdm/perf/cpu_allocator.h>
+#include <mdm/perf/cpu_conv_check.h>
 #include <mdm/train/trainer.h>
 #include <mdm/util/stop_signal.h>
 
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   std::shared_ptr<mdm::distributed::ProcessGroup> group;  // outlives the trainer, see exit_distributed
   try {
     mdm::perf::install_caching_cpu_allocator();  // large activations reuse memory (perf/cpu_allocator.h)
+    mdm::perf::ensure_correct_cpu_convolutions();  // a LibTorch with wrong CPU convolutions (perf/cpu_conv_check.h)
     if (config_path.empty()) {
       if (opt.resume.empty() || opt.resume == "auto") throw mdm::ConfigError("--config is required (or --resume DIR)");
       config_path = (std::filesystem::path(opt.resume) / "config.yaml").string();
