@@ -3,19 +3,29 @@
 # machine's Python torch and the Debian packages carried in .device/prefix (scripts/device-deps.sh), runs the
 # tests (the CUDA ones included), and runs the benchmarks, writing logs and results under $OUT (or ./device-out).
 # Run through the device tool with carry [".device"]:
-#   scripts/device-build.sh [STAGE...]     stages: env build test dist bench (the default, in that order), and
-#                                          fixture (remakes the committed T5 fixture; only when asked for)
-# One call with the device tool's timeout_s=570 runs them all: build ~2 min (16 cores), CUDA tests and the unit
-# suite (not the install and header checks, which only compile), the NCCL checks of scripts/device-dist-check.sh
-# (~1 min), then the two benchmarks against the reference, each side capped by MDM_BENCH_LIMIT_S (default 150 s)
-# and each leaving its JSON as it goes, so that a call cut at its time limit still returns what was measured.
+#   scripts/device-build.sh [STAGE...]
+# Stages, the default order first (most wanted results first, so that a call cut at its limit keeps them):
+#   env        the machine, driver, torch, compilers
+#   dist-bg    scripts/device-dist-check.sh (NCCL 1 rank, 2 ranks on one GPU, Gloo, torchrun) in the
+#              background while the build runs on the CPU cores; bench256 waits for it (≤ MDM_DIST_WAIT_S,
+#              default 90 s) and stops it if it is still running, so that it never overlaps a timing
+#   build      configure and build mdm-bench only (MDM_BUILD_TARGETS overrides; empty = everything)
+#   bench256   the reference's 256² nested model against libmdm, batch 32, bf16, 250-step sampling
+#   test       builds the rest, runs the CUDA tests, then the unit suite (not the install/header checks)
+#   channels_last  libmdm alone on the 256² model with --channels-last, no sampling (~40 s)
+#   bench64    the reference's 64² model against libmdm, batch 64, bf16
+# Also: dist (the NCCL checks in the foreground), bench (bench256 + bench64), fixture (remakes the committed
+# T5 fixture; only when asked for). Each side of each benchmark is capped by MDM_BENCH_LIMIT_S (default
+# 150 s) and leaves its JSON as it goes. One call with timeout_s 590 runs the default stages: ~1.5 min build
+# on 16 cores, ~3 min for bench256, ~1.5 min for the rest of the build and the tests.
 # Each stage logs to $OUT/<stage>.log; a failing stage is reported and the next ones still run where they can.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/device-out}"
 mkdir -p "$OUT"
 stages=("$@")
-((${#stages[@]})) || stages=(env build test dist bench)
+((${#stages[@]})) || stages=(env dist-bg build bench256 test channels_last bench64)
+build_targets="${MDM_BUILD_TARGETS-mdm-bench}"
 build_dir="${MDM_BUILD_DIR:-build-cuda}"
 prefix="$PWD/.device/prefix/usr"
 jobs="$(nproc)"
@@ -60,12 +70,14 @@ stage_build() {
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix" -DMDM_WITH_OPENCV=OFF \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DCUDAToolkit_ROOT="${CUDA_HOME:-/usr/local/cuda}" &&
-    cmake --build "$build_dir" -j "$jobs" ${MDM_BUILD_TARGETS:+--target $MDM_BUILD_TARGETS} -- -k 0
+    cmake --build "$build_dir" -j "$jobs" ${build_targets:+--target $build_targets} -- -k 0
 }
 
 
 stage_test() {
-  # The tests that touch CUDA first (they skip on a machine without it), then the rest of the unit suite.
+  # The rest of the build (tools and tests), then the tests that touch CUDA first (they skip on a machine
+  # without it), then the rest of the unit suite.
+  [[ -n "$build_targets" ]] && { cmake --build "$build_dir" -j "$jobs" -- -k 0 || return 1; }
   "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1 &&
     (cd "$build_dir" && ctest --output-on-failure --timeout 300 -j "$((jobs / 2))" -LE long \
       -E "${MDM_CTEST_EXCLUDE:-^(install|headers)\.}" ${MDM_CTEST_ARGS:-})
@@ -74,25 +86,64 @@ stage_test() {
 # libmdm against the reference (apple/ml-mdm, carried in .device/ml-mdm by device-deps.sh --reference), each
 # config in one run of scripts/bench-reference.sh: the reference's 64² model at the paper's per-GPU batch (CC12M:
 # 2048 images on 32 GPUs = 64) and its 256² nested model (1024 / 32 = 32), bf16 autocast; 250-step sampling.
-stage_bench() {
-  local bench="$build_dir/tools/mdm-bench" ref=.device/ml-mdm
+bench_setup() {
+  bench="$build_dir/tools/mdm-bench" ref=.device/ml-mdm
   [[ -x "$bench" ]] || { echo "no $bench"; return 1; }
-  local pkg=$ref; [[ -d $ref/ml-mdm-matryoshka ]] && pkg=$ref/ml-mdm-matryoshka
-  nvidia-smi --query-gpu=name,clocks.sm,temperature.gpu --format=csv,noheader
+  pkg=$ref; [[ -d $ref/ml-mdm-matryoshka ]] && pkg=$ref/ml-mdm-matryoshka
+  nvidia-smi --query-gpu=name,clocks.sm,temperature.gpu,memory.used --format=csv,noheader
+}
+stage_bench256() {
+  wait_dist_bg
+  local bench ref pkg; bench_setup || return 1
   PYTHON=python3 MDM_BENCH="$bench" scripts/bench-reference.sh --reference "$ref" --device cuda --precision bf16 \
     --config "$pkg/configs/models/cc12m_256x256.yaml" --batch-size "${MDM_BENCH_BATCH_256:-32}" --repeats 5 \
     --sample-steps 250 --time-limit "${MDM_BENCH_LIMIT_S:-150}" --out "$OUT/s64s256" ${MDM_BENCH_ARGS:-}
+}
+stage_bench64() {
+  wait_dist_bg
+  local bench ref pkg; bench_setup || return 1
   PYTHON=python3 MDM_BENCH="$bench" scripts/bench-reference.sh --reference "$ref" --device cuda --precision bf16 \
     --config "$pkg/configs/models/cc12m_64x64.yaml" --batch-size "${MDM_BENCH_BATCH_64:-64}" --repeats 5 \
     --time-limit "${MDM_BENCH_LIMIT_S:-150}" --out "$OUT/s64" ${MDM_BENCH_ARGS:-}
 }
+# libmdm alone on the 256² model with channels-last (no sampling): whether that layout pays on this GPU.
+stage_channels_last() {
+  local bench ref pkg; bench_setup || return 1
+  timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" "$bench" --config "$pkg/configs/models/cc12m_256x256.yaml" \
+    --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --repeats 5 --no-sample --channels-last \
+    --json >"$OUT/s64s256_channels_last.json"
+  cat "$OUT/s64s256_channels_last.json"
+}
+stage_bench() { stage_bench256; local rc=$?; stage_bench64 || rc=$?; return $rc; }
 
 # The distributed layer on the GPU (#6): NCCL with 1 rank, 2 ranks on the one GPU, Gloo, torchrun.
 stage_dist() {
   OUT="$OUT/dist" scripts/device-dist-check.sh
 }
+# dist in the background: its compile shares the CPU with the build, its GPU runs are small and end before
+# the first benchmark; wait_dist_bg makes sure of the latter.
+dist_bg_pid=""
+stage_dist-bg() {
+  (OUT="$OUT/dist" setsid scripts/device-dist-check.sh >"$OUT/dist.log" 2>&1; echo "dist: rc=$? (background)" >>"$summary") &
+  dist_bg_pid=$!
+  echo "dist checks started in the background (pid $dist_bg_pid), log in dist.log and dist/"
+}
+wait_dist_bg() {
+  [[ -n "$dist_bg_pid" ]] || return 0
+  local t0=$SECONDS limit="${MDM_DIST_WAIT_S:-90}"
+  while kill -0 "$dist_bg_pid" 2>/dev/null && ((SECONDS - t0 < limit)); do sleep 1; done
+  if kill -0 "$dist_bg_pid" 2>/dev/null; then
+    note "dist: still running after waiting $limit s; stopped so that it does not overlap the benchmarks"
+    pkill -TERM -f device-dist-check.sh; pkill -TERM -f /tmp/dist-check/dist_check; sleep 2
+    pkill -KILL -f /tmp/dist-check/dist_check
+  fi
+  wait "$dist_bg_pid" 2>/dev/null
+  dist_bg_pid=""
+}
 
 for s in "${stages[@]}"; do
+  declare -F "stage_$s" >/dev/null || { note "unknown stage $s"; continue; }
   run_stage "$s" "stage_$s"
 done
+wait_dist_bg
 note "done: ${stages[*]}"

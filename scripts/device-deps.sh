@@ -20,12 +20,26 @@ for deb in .device/debs/*.deb; do dpkg-deb -x "$deb" .device/prefix; done
 rm -f .device/prefix/usr/lib/x86_64-linux-gnu/libz.so
 rm -rf .device/debs .device/prefix/usr/share/doc .device/prefix/usr/share/man
 if [[ "${1:-}" == "--reference" ]]; then
+  # DIR: a checkout (or bare mirror) of apple/ml-mdm, whose code sits in ml-mdm-matryoshka/ (older trees: at
+  # the top). Copied to .device/ml-mdm/ml-mdm-matryoshka/{ml_mdm,configs}, which bench-reference.sh reads.
   src="$2"
-  rm -rf .device/ml-mdm && mkdir -p .device/ml-mdm
-  if [[ -d "$src/.git" || ! -d "$src/ml_mdm" ]]; then
-    git --git-dir="$( [[ -d "$src/.git" ]] && echo "$src/.git" || echo "$src")" archive HEAD ml_mdm configs | tar -x -C .device/ml-mdm
+  dest=.device/ml-mdm
+  if [[ "$(realpath -m "$src")" == "$(realpath -m "$dest")" ]]; then
+    echo "device-deps: $src is $dest itself; kept as it is"
   else
-    cp -r "$src/ml_mdm" "$src/configs" .device/ml-mdm/
+    tmp="$(mktemp -d)"
+    if [[ -d "$src/.git" || ! -d "$src/ml-mdm-matryoshka" && ! -d "$src/ml_mdm" ]]; then
+      gd="$( [[ -d "$src/.git" ]] && echo "$src/.git" || echo "$src")"
+      sub=ml-mdm-matryoshka
+      git --git-dir="$gd" cat-file -e "HEAD:$sub" 2>/dev/null || sub=.
+      git --git-dir="$gd" archive HEAD "$sub/ml_mdm" "$sub/configs" | tar -x -C "$tmp"
+      [[ "$sub" == . ]] && mkdir "$tmp/m" && mv "$tmp/ml_mdm" "$tmp/configs" "$tmp/m/" && sub=m
+      mkdir -p "$tmp/out" && mv "$tmp/$sub" "$tmp/out/ml-mdm-matryoshka"
+    else
+      pkg="$src"; [[ -d "$src/ml-mdm-matryoshka" ]] && pkg="$src/ml-mdm-matryoshka"
+      mkdir -p "$tmp/out/ml-mdm-matryoshka" && cp -r "$pkg/ml_mdm" "$pkg/configs" "$tmp/out/ml-mdm-matryoshka/"
+    fi
+    rm -rf "$dest" && mv "$tmp/out" "$dest" && rm -rf "$tmp"
   fi
 fi
 du -sh .device
