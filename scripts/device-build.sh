@@ -76,11 +76,24 @@ stage_build() {
 
 stage_test() {
   # The rest of the build (tools and tests), then the tests that touch CUDA first (they skip on a machine
-  # without it), then the rest of the unit suite.
+  # without it), then the rest of the unit suite. A test that crashes is run once more under gdb (or
+  # CUDA's cuda-gdb, which is a gdb too) for the backtraces of every thread: crash-backtrace.txt.
   [[ -n "$build_targets" ]] && { cmake --build "$build_dir" -j "$jobs" -- -k 0 || return 1; }
-  "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1 &&
-    (cd "$build_dir" && ctest --output-on-failure --timeout 300 -j "$((jobs / 2))" -LE long \
-      -E "${MDM_CTEST_EXCLUDE:-^(install|headers)\.}" ${MDM_CTEST_ARGS:-})
+  local rc=0
+  "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1 || rc=1
+  (cd "$build_dir" && ctest --output-on-failure --timeout 300 -j "$((jobs / 2))" -LE long \
+    -E "${MDM_CTEST_EXCLUDE:-^(install|headers)\.}" ${MDM_CTEST_ARGS:-}) | tee "$OUT/ctest.txt"
+  ((PIPESTATUS[0] == 0)) || rc=1
+  local crashed dbg
+  crashed="$(grep -oP '#[0-9]+: \K[A-Za-z0-9_.]+(?= \.+\*\*\*Exception)' "$OUT/ctest.txt" | head -n 1)"
+  dbg="$(command -v gdb || command -v "${CUDA_HOME:-/usr/local/cuda}/bin/cuda-gdb" || true)"
+  if [[ -n "$crashed" && -n "$dbg" ]]; then
+    echo "backtrace of $crashed with $dbg: crash-backtrace.txt"
+    timeout 240 "$dbg" -batch -ex run -ex "thread apply all bt 40" \
+      --args "$build_dir/tests/mdm_tests" --gtest_filter="$crashed" >"$OUT/crash-backtrace.txt" 2>&1
+    grep -m 30 -A 30 "SIGSEGV\|signal" "$OUT/crash-backtrace.txt" | head -n 60
+  fi
+  return $rc
 }
 
 # libmdm against the reference (apple/ml-mdm, carried in .device/ml-mdm by device-deps.sh --reference), each

@@ -23,8 +23,11 @@ abi="$("$py" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')"
 site="$(dirname "$tp")"
 defs=(-DUSE_DISTRIBUTED -DMDM_HAVE_C10D=1 -DFMT_HEADER_ONLY -DSPDLOG_HEADER_ONLY "-D_GLIBCXX_USE_CXX11_ABI=$abi")
 # fmt and spdlog: --prepare's copy, or the prefix that scripts/device-deps.sh unpacks for device-build.sh.
-incs=(-Iinclude -I.device/dist-include -isystem "$tp/include" -isystem "$tp/include/torch/csrc/api/include")
-[[ -d .device/dist-include ]] || incs+=(-isystem .device/prefix/usr/include)
+# They must come before the wheel's include directory, which carries a newer fmt of its own (torch 2.11: fmt
+# 12) that Debian's spdlog does not compile against.
+incs=(-Iinclude)
+if [[ -d .device/dist-include ]]; then incs+=(-I.device/dist-include); else incs+=(-I.device/prefix/usr/include); fi
+incs+=(-isystem "$tp/include" -isystem "$tp/include/torch/csrc/api/include")
 libs=(-L"$tp/lib" -Wl,-rpath,"$tp/lib" -ltorch -ltorch_cpu -lc10)
 nccl_inc="$(ls -d "$site"/nvidia/nccl/include "$site"/nvidia/cu13/include "$site"/nvidia/cu12/include 2>/dev/null | while read -r d; do [[ -f "$d/nccl.h" ]] && echo "$d"; done | head -n 1)"
 cuda_home="${CUDA_HOME:-/usr/local/cuda}"
