@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>  // fmt::join (in ranges.h since fmt 11)
 
 #include <cmath>
+#include <map>
 
 namespace mdm::train {
 
@@ -23,32 +24,83 @@ void Adam::zero_grad() {
   }
 }
 
+namespace {
+
+// Parameters are updated through multi-tensor (_foreach_) ops, a list at a time: on CUDA each op is a
+// handful of kernel launches for the whole list instead of one per tensor. A 476M-parameter model has ~900
+// tensors, and the per-tensor update cost ~10,000 launches a step (~0.1 s on an H200, as long as a sixth
+// of the forward+backward). Lists are cut at kChunkElements so that the one temporary (sqrt of the
+// second moment) stays bounded.
+constexpr int64_t kChunkElements = int64_t{1} << 26;
+
+template <typename F>
+void for_each_chunk(const std::vector<size_t>& indices, const std::vector<torch::Tensor>& tensors, F&& f) {
+  std::vector<size_t> chunk;
+  int64_t elements = 0;
+  for (size_t k : indices) {
+    const auto& t = tensors[k];
+    const bool breaks = !chunk.empty() && (elements + t.numel() > kChunkElements ||
+                                           t.device() != tensors[chunk.front()].device() ||
+                                           t.scalar_type() != tensors[chunk.front()].scalar_type());
+    if (breaks) {
+      f(chunk);
+      chunk.clear();
+      elements = 0;
+    }
+    chunk.push_back(k);
+    elements += t.numel();
+  }
+  if (!chunk.empty()) f(chunk);
+}
+
+}  // namespace
+
 void Adam::step(double lr) {
   torch::NoGradGuard no_grad;
   const double beta1 = options_.betas[0], beta2 = options_.betas[1], wd = options_.weight_decay;
+  // Parameters in groups of equal step count (they differ only after a progressive stage adds levels):
+  // the bias corrections are one scalar per group.
+  std::map<int64_t, std::vector<size_t>> by_step;
+  std::vector<torch::Tensor> values(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     auto& p = params_[i].second;
     if (!p.grad().defined()) continue;
-    auto grad = p.grad();
     State& s = state_[i];
     if (!s.exp_avg.defined()) {
       s.exp_avg = torch::zeros_like(p, torch::MemoryFormat::Preserve);
       s.exp_avg_sq = torch::zeros_like(p, torch::MemoryFormat::Preserve);
     }
     s.step += 1;
-    if (wd != 0) {
-      if (decoupled_) {
-        p.mul_(1 - lr * wd);
-      } else {
-        grad = grad.add(p, wd);
+    by_step[s.step].push_back(i);
+    values[i] = p;
+  }
+  for (const auto& [step, indices] : by_step) {
+    const double bias1 = 1 - std::pow(beta1, static_cast<double>(step));
+    const double bias2_sqrt = std::sqrt(1 - std::pow(beta2, static_cast<double>(step)));
+    for_each_chunk(indices, values, [&](const std::vector<size_t>& chunk) {
+      std::vector<torch::Tensor> p, g, m, v;
+      for (size_t k : chunk) {
+        p.push_back(params_[k].second);
+        g.push_back(params_[k].second.grad());
+        m.push_back(state_[k].exp_avg);
+        v.push_back(state_[k].exp_avg_sq);
       }
-    }
-    s.exp_avg.lerp_(grad, 1 - beta1);
-    s.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
-    const double bias1 = 1 - std::pow(beta1, static_cast<double>(s.step));
-    const double bias2_sqrt = std::sqrt(1 - std::pow(beta2, static_cast<double>(s.step)));
-    auto denom = (s.exp_avg_sq.sqrt() / bias2_sqrt).add_(options_.eps);
-    p.addcdiv_(s.exp_avg, denom, -lr / bias1);
+      if (wd != 0) {
+        if (decoupled_) {
+          at::_foreach_mul_(p, 1 - lr * wd);
+        } else {
+          g = at::_foreach_add(g, p, wd);
+        }
+      }
+      at::_foreach_mul_(m, beta1);
+      at::_foreach_add_(m, g, 1 - beta1);
+      at::_foreach_mul_(v, beta2);
+      at::_foreach_addcmul_(v, g, g, 1 - beta2);
+      auto denom = at::_foreach_sqrt(v);
+      at::_foreach_div_(denom, bias2_sqrt);
+      at::_foreach_add_(denom, options_.eps);
+      at::_foreach_addcdiv_(p, m, denom, -lr / bias1);
+    });
   }
 }
 
@@ -105,20 +157,17 @@ double warmup_factor(int64_t step, int64_t warmup_steps) {
 
 double clip_grad_norm(const std::vector<std::pair<std::string, torch::Tensor>>& params, double max_norm) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> norms;
+  std::vector<torch::Tensor> grads;
   for (const auto& [name, p] : params) {
-    if (p.grad().defined()) norms.push_back(p.grad().norm().to(torch::kDouble).view({1}));
+    if (p.grad().defined()) grads.push_back(p.grad());
   }
-  if (norms.empty()) return 0.0;
-  const double total = torch::cat(norms).norm().item<double>();
+  if (grads.empty()) return 0.0;
+  // Per-tensor norms in one multi-tensor op, combined in float64; the one host read of the step.
+  const double total = torch::stack(at::_foreach_norm(grads, 2)).to(torch::kDouble).norm().item<double>();
   if (!std::isfinite(total)) return total;
   if (max_norm > 0) {
     const double coef = max_norm / (total + 1e-6);
-    if (coef < 1) {
-      for (const auto& [name, p] : params) {
-        if (p.grad().defined()) p.grad().mul_(coef);
-      }
-    }
+    if (coef < 1) at::_foreach_mul_(grads, coef);
   }
   return total;
 }

@@ -32,14 +32,21 @@ void Ema::copy_from(const torch::nn::Module& model) {
 void Ema::update(const torch::nn::Module& model) {
   torch::NoGradGuard no_grad;
   auto src = tensors_of(model);
+  // Floating tensors averaged through multi-tensor ops (a few kernel launches per list on CUDA instead of
+  // two per tensor); integer buffers (counters) are copied, not averaged.
+  std::vector<torch::Tensor> avg, cur;
   for (size_t i = 0; i < src.size(); ++i) {
     auto& e = shadow_tensors_[i];
     if (e.is_floating_point()) {
-      e.mul_(decay_).add_(src[i].detach(), 1 - decay_);
+      avg.push_back(e);
+      cur.push_back(src[i].detach());
     } else {
-      e.copy_(src[i]);  // integer buffers (counters) are copied, not averaged
+      e.copy_(src[i]);
     }
   }
+  if (avg.empty()) return;
+  at::_foreach_mul_(avg, decay_);
+  at::_foreach_add_(avg, cur, 1 - decay_);
 }
 
 }  // namespace mdm::train

@@ -105,6 +105,39 @@ TEST(Adam, ParametersWithoutGradientsKeepValueAndState) {
   EXPECT_EQ(sd[2].second.item<double>(), 1.0);
 }
 
+// A progressive stage adds parameters to training later, so parameters come to differ in their step count;
+// the multi-tensor update groups them by it, and each keeps its own bias correction, as in LibTorch.
+TEST(Adam, ParametersJoiningLaterKeepTheirOwnStepCount) {
+  Problem ours(6), theirs(6);
+  OptimizerConfig cfg;
+  cfg.lr = 0.01;
+  cfg.betas = {0.9, 0.99};
+  Adam adam({{"w", ours.w}, {"b", ours.b}}, cfg);
+  torch::optim::Adam ref(std::vector<torch::Tensor>{theirs.w, theirs.b},
+                         torch::optim::AdamOptions(0.01).betas({0.9, 0.99}).eps(1e-8));
+  for (int step = 0; step < 8; ++step) {
+    ours.backward(step);
+    theirs.backward(step);
+    if (step < 3) {  // b is not trained yet
+      ours.b.mutable_grad() = torch::Tensor();
+      theirs.b.mutable_grad() = torch::Tensor();
+    }
+    adam.step(0.01);
+    adam.zero_grad();
+    ref.step();
+    ref.zero_grad();
+  }
+  EXPECT_TRUE(torch::allclose(ours.w, theirs.w, 1e-6, 1e-7)) << (ours.w - theirs.w).abs().max().item<float>();
+  EXPECT_TRUE(torch::allclose(ours.b, theirs.b, 1e-6, 1e-7)) << (ours.b - theirs.b).abs().max().item<float>();
+  double w_step = 0, b_step = 0;
+  for (const auto& [name, t] : adam.state_dict()) {
+    if (name == "w.step") w_step = t.item<double>();
+    if (name == "b.step") b_step = t.item<double>();
+  }
+  EXPECT_EQ(w_step, 8.0);
+  EXPECT_EQ(b_step, 5.0);
+}
+
 TEST(Adam, StateOfAnUnknownParameterIsAnError) {
   OptimizerConfig cfg;
   Problem p(4);

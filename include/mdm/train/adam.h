@@ -1,7 +1,7 @@
 // Adam / AdamW with its state keyed by parameter name, so the moments go into optimizer.safetensors and
 // come back bit for bit on resume, in LibTorch 1.13 and 2.x alike (LibTorch's own optimizer keys its state
-// by TensorImpl address, differently across versions). The update is torch.optim.Adam's single-tensor
-// algorithm (amsgrad off) step for step.
+// by TensorImpl address, differently across versions). The update is torch.optim.Adam's algorithm (amsgrad
+// off) step for step, run like its foreach implementation: multi-tensor ops over lists of parameters.
 #pragma once
 
 #include <mdm/config/config.h>
