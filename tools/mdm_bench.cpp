@@ -37,6 +37,11 @@ int main(int argc, char** argv) {
   app.add_option("--peak-tflops", opt.peak_tflops, "the device's dense bf16 peak for MFU")->capture_default_str();
   app.add_flag("--channels-last", opt.channels_last, "convolution weights and inputs in channels-last format");
   app.add_flag("--tf32", opt.tf32, "on CUDA, TF32 for fp32 matmuls and convolutions");
+  app.add_option("--profile", opt.profile_dir,
+                 "after the timings, write Chrome traces of one forward and one training step to this directory "
+                 "(scripts/profile-summary.py sums them by kernel)");
+  app.add_flag("--fp32-norms", opt.fp32_norms,
+               "under bf16 autocast, GroupNorm in float32 as the reference runs it (default: in bf16)");
   app.add_option("--seed", opt.seed, "seed of the weights and synthetic inputs")->capture_default_str();
   std::string cpu_allocator = "caching";
   app.add_option("--cpu-allocator", cpu_allocator,
@@ -58,6 +63,10 @@ int main(int argc, char** argv) {
     };
     const auto result = mdm::perf::run_benchmark(config, opt, log);
     std::cout << (json ? mdm::perf::to_json(result) + "\n" : mdm::perf::format_table(result));
+    if (!result.profile_error.empty()) {
+      std::cerr << "mdm-bench: --profile: " << result.profile_error << "\n";
+      return 1;
+    }
   } catch (const std::exception& e) {
     std::cerr << "mdm-bench: " << e.what() << "\n";
     return 1;

@@ -2,6 +2,7 @@
 // or srun (WORLD_SIZE / SLURM_NTASKS > 1) every process is one data-parallel rank (docs/distributed.md).
 #include <mdm/distributed/process_group.h>
 #include <mdm/mdm.h>
+#include <mdm/nn/group_norm.h>
 #include <mdm/perf/cpu_allocator.h>
 #include <mdm/perf/cpu_conv_check.h>
 #include <mdm/train/trainer.h>
@@ -55,7 +56,12 @@ int main(int argc, char** argv) {
   app.add_flag("--per-sample-draws", opt.per_sample_draws,
                "draw t, noise and condition dropout per sample, as distributed runs do: one process then "
                "reproduces an N-rank run of the same global batch");
+  bool fp32_norms = false;
+  app.add_flag("--fp32-norms", fp32_norms,
+               "under bf16 autocast, run GroupNorm in float32 as the reference does (default: in bf16, less "
+               "memory traffic; docs/training.md)");
   CLI11_PARSE(app, argc, argv);
+  if (fp32_norms) mdm::nn::set_low_precision_group_norm(false);
   std::shared_ptr<mdm::distributed::ProcessGroup> group;  // outlives the trainer, see exit_distributed
   try {
     mdm::perf::install_caching_cpu_allocator();  // large activations reuse memory (perf/cpu_allocator.h)

@@ -229,6 +229,8 @@ def main():
     ap.add_argument("--flops-per-image", type=float, default=None, help="mdm-bench's count, for achieved TFLOP/s and MFU")
     ap.add_argument("--peak-tflops", type=float, default=989.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", default=None,
+                    help="after the timings, Chrome traces of one forward and one training step in this directory")
     args = ap.parse_args()
 
     device = torch.device(args.device)
@@ -313,6 +315,21 @@ def main():
     vision.train()
     t_fb = phase("forward_backward", forward_backward)
     t_step = None if args.no_step else phase("step", step)
+
+    if args.profile:  # after the timings, so that the profiler's overhead is in none of them
+        os.makedirs(args.profile, exist_ok=True)
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        if device.type == "cuda":
+            activities.append(torch.profiler.ProfilerActivity.CUDA)
+        vision.eval()
+        for name, fn in (("forward", forward), ("step", step if not args.no_step else forward_backward)):
+            if name == "step":
+                vision.train()
+            sync(device)
+            with torch.profiler.profile(activities=activities) as prof:
+                fn()
+                sync(device)
+            prof.export_chrome_trace(os.path.join(args.profile, f"{name}.trace.json"))
 
     # One JSON object per line: after the training phases, then again after each sampling batch, so that a
     # run cut short by a time limit still leaves its training numbers (readers take the last line).

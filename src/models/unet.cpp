@@ -1,5 +1,6 @@
 #include <mdm/models/text_conditioning.h>
 #include <mdm/models/unet.h>
+#include <mdm/nn/group_norm.h>
 #include <mdm/nn/init.h>
 #include <mdm/nn/timestep_embedding.h>
 #include <mdm/util/error.h>
@@ -189,7 +190,7 @@ torch::Tensor UNetImpl::up(torch::Tensor x, const torch::Tensor& temb, const Enc
   return x;
 }
 
-torch::Tensor UNetImpl::output_layer(const torch::Tensor& x) { return conv_out(torch::silu(norm_out(x))); }
+torch::Tensor UNetImpl::output_layer(const torch::Tensor& x) { return conv_out(torch::silu(nn::group_norm(norm_out, x))); }
 
 LevelOutput UNetImpl::denoise(const std::vector<torch::Tensor>& z, size_t n, const torch::Tensor& t,
                               const EncodedConditioning& ec, const torch::Tensor& x_feat) {

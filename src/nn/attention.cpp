@@ -1,4 +1,5 @@
 #include <mdm/nn/attention.h>
+#include <mdm/nn/group_norm.h>
 #include <mdm/nn/init.h>
 #include <mdm/util/compat.h>
 
@@ -39,7 +40,7 @@ torch::Tensor SpatialAttentionImpl::forward(const torch::Tensor& x, const torch:
                                             const std::optional<torch::Tensor>& cond_mask) {
   const int64_t heads = options.num_heads();
   // [B, 3C, H, W] → 3 × [B, HW, C] → [B, heads, HW, D]
-  auto qkv_t = qkv(norm(x)).flatten(2).transpose(1, 2).chunk(3, 2);
+  auto qkv_t = qkv(group_norm(norm, x)).flatten(2).transpose(1, 2).chunk(3, 2);
   auto q = split_heads(qkv_t[0], heads);
   auto h = multi_head_attention(q, split_heads(qkv_t[1], heads), split_heads(qkv_t[2], heads), std::nullopt);
   if (options.cond_dim() > 0) {

@@ -1,4 +1,5 @@
 #include <mdm/nn/init.h>
+#include <mdm/nn/group_norm.h>
 #include <mdm/nn/resnet.h>
 
 namespace mdm::nn {
@@ -19,9 +20,9 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) : options(o) {
 }
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
-  auto h = conv1(torch::silu(norm1(x)));
+  auto h = conv1(torch::silu(group_norm(norm1, x)));
   auto scale_shift = time_layer(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1).chunk(2, 1);  // 2 × [B, Cout, 1, 1]
-  h = torch::silu(torch::addcmul(scale_shift[1], norm2(h), 1 + scale_shift[0]));
+  h = torch::silu(torch::addcmul(scale_shift[1], group_norm(norm2, h), 1 + scale_shift[0]));
   h = conv2(dropout(h));
   return h + (conv3 ? conv3(x) : x);
 }

@@ -2,9 +2,11 @@
 #include <mdm/models/build.h>
 #include <mdm/models/state_dict.h>
 #include <mdm/models/summary.h>
+#include <mdm/nn/group_norm.h>
 #include <mdm/perf/bench.h>
 #include <mdm/perf/cpu_allocator.h>
 #include <mdm/perf/device.h>
+#include <mdm/perf/profile_trace.h>
 #include <mdm/train/progressive.h>
 #include <mdm/train/train_step.h>
 #include <mdm/util/compat.h>
@@ -164,6 +166,7 @@ BenchResult describe(const Config& config, const BenchOptions& o, const Plan& p)
   r.cpu_allocator = caching_cpu_allocator_installed() ? "caching" : "malloc";
   r.channels_last = o.channels_last;
   r.tf32 = p.device.is_cuda() && o.tf32;
+  r.fp32_norms = o.fp32_norms;
   r.libtorch_version = TORCH_VERSION;
   r.libmdm_version = version();
   r.machine = machine_description();
@@ -195,6 +198,10 @@ Inputs synthetic_batch(const Config& config, const MultiResDiffusion& diffusion,
 }
 
 // Forward, forward + backward, and the trainer's step, each with its own peak-memory window.
+void profile_training(TrainingSetup& train, const Config& config, const MultiResDiffusion& diffusion,
+                      const Inputs& in, const Plan& p, const BenchOptions& o,
+                      const std::function<void(const std::string&)>& say);
+
 void measure_training(BenchResult& r, TrainingSetup& train, const Config& config, const MultiResDiffusion& diffusion,
                       const Inputs& in, const Plan& p, const BenchOptions& o,
                       const std::function<void(const std::string&)>& say) {
@@ -230,10 +237,47 @@ void measure_training(BenchResult& r, TrainingSetup& train, const Config& config
         p.device, o, r.step_peak_bytes, peak_reset);
     r.images_per_s = static_cast<double>(p.batch) / r.step.median;
   }
+  if (!o.profile_dir.empty()) {  // after the timings, so that the profiler's overhead is in none of them
+    try {
+      profile_training(train, config, diffusion, in, p, o, say);
+    } catch (const Error& e) {  // the timings stand; the caller reports the missing traces
+      r.profile_error = e.what();
+      say("no profile: " + r.profile_error);
+    }
+  }
   r.peak_memory_bytes = std::max({r.forward_peak_bytes, r.forward_backward_peak_bytes, r.step_peak_bytes});
   r.memory_note = p.device.is_cuda() ? "CUDA caching allocator: peak allocated bytes per phase"
                   : peak_reset       ? "peak RSS of the process per phase (VmHWM, reset before each phase)"
                                      : "peak RSS of the process since it started (the kernel refused a reset)";
+}
+
+// Chrome traces of one forward and one training step (BenchOptions::profile_dir).
+void profile_training(TrainingSetup& train, const Config& config, const MultiResDiffusion& diffusion,
+                      const Inputs& in, const Plan& p, const BenchOptions& o,
+                      const std::function<void(const std::string&)>& say) {
+  {
+    const std::string forward_trace = o.profile_dir + "/forward.trace.json";
+    say("profiling a forward into " + forward_trace);
+    train.model->eval();
+    record_trace(
+        [&] {
+          torch::NoGradGuard no_grad;
+          compat::CudaAutocast scope(p.autocast, torch::kBFloat16);
+          train.active->forward(in.noisy.z, in.t_net, in.cond);
+        },
+        p.device, forward_trace);
+    train.model->train();
+    const std::string step_trace = o.profile_dir + "/step.trace.json";
+    say("profiling a training step into " + step_trace);
+    record_trace(
+        [&] {
+          auto loss = train::training_loss(*train.active, diffusion, in.noisy, in.cond, p.levels, p.autocast);
+          loss.loss.backward();
+          train::optimizer_update(*train.adam, *train.ema, *train.model, config.train.optimizer.lr,
+                                  config.train.grad_clip, /*loss_finite=*/true);
+        },
+        p.device, step_trace);
+  }
 }
 
 // FLOPs (formulas.md), achieved TFLOP/s and MFU.
@@ -262,6 +306,12 @@ BenchResult run_benchmark(const Config& config, const BenchOptions& o,
   const Plan p = make_plan(config, o);
   if (o.threads > 0) torch::set_num_threads(o.threads);
   if (p.device.is_cuda()) configure_cuda_backend(o.cudnn_benchmark, o.tf32);
+  // The process-wide GroupNorm precision for this run, restored afterwards.
+  struct NormPrecision {
+    bool before = nn::low_precision_group_norm();
+    explicit NormPrecision(bool low) { nn::set_low_precision_group_norm(low); }
+    ~NormPrecision() { nn::set_low_precision_group_norm(before); }
+  } norm_precision(!o.fp32_norms);
   BenchResult r = describe(config, o, p);
 
   torch::manual_seed(o.seed);

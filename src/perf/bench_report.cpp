@@ -47,10 +47,11 @@ std::string format_table(const BenchResult& r) {
   out << fmt::format("mdm-bench: {} ({}), levels {}, batch {}, {}, {} ({}), {} threads, {} CPU allocator\n", r.config,
                      r.config_file, fmt::join(r.levels, "/"), r.batch_size, r.precision, r.device, r.device_name,
                      r.threads, r.cpu_allocator);
-  out << fmt::format("libtorch {}, libmdm {}; {:.2f}M parameters; {}{} warm-up, {} repeats{}{}\n", r.libtorch_version,
+  out << fmt::format("libtorch {}, libmdm {}; {:.2f}M parameters; {}{} warm-up, {} repeats{}{}{}\n", r.libtorch_version,
                      r.libmdm_version, r.parameters / 1e6,
                      r.text_tokens > 0 ? fmt::format("{} text tokens; ", r.text_tokens) : "", r.warmup, r.repeats,
-                     r.channels_last ? "; channels-last" : "", r.tf32 ? "; TF32" : "");
+                     r.channels_last ? "; channels-last" : "", r.tf32 ? "; TF32" : "",
+                     r.fp32_norms && r.precision == "bf16" ? "; float32 GroupNorm" : "");
   out << fmt::format("{:<17} {:>11} {:>11} {:>11} {:>10} {:>12} {:>11}\n", "phase", "median", "min", "max", "images/s",
                      "peak memory", "CPU time");
   auto row = [&](const char* name, const Timing& t, int64_t peak) {
@@ -104,6 +105,8 @@ std::string to_json(const BenchResult& r) {
   j["parameters"] = r.parameters;
   j["channels_last"] = r.channels_last;
   j["tf32"] = r.tf32;
+  j["fp32_norms"] = r.fp32_norms;
+  if (!r.profile_error.empty()) j["profile_error"] = r.profile_error;
   j["libtorch_version"] = r.libtorch_version;
   j["libmdm_version"] = r.libmdm_version;
   j["machine"] = r.machine;

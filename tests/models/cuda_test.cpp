@@ -3,6 +3,9 @@
 #include "../test_util.h"
 
 #include <mdm/models/build.h>
+#include <mdm/nn/group_norm.h>
+#include <mdm/perf/device.h>
+#include <mdm/util/compat.h>
 #include <mdm/pipeline/pipeline.h>
 #include <mdm/text/t5_encoder.h>
 
@@ -74,6 +77,65 @@ TEST(Cuda, T5EncoderMatchesCpuInFp32AndBf16) {
   t5->to(torch::kBFloat16);
   auto bf16 = t5->forward(ids.cuda(), mask.cuda()).to(torch::kFloat).cpu();
   EXPECT_LT((cpu - bf16).abs().max().item<double>(), 0.15);
+}
+
+// Under bf16 autocast, GroupNorm in bf16 (the default) against autocast's float32 GroupNorm: a whole
+// model's outputs and gradients stay close, and a training forward+backward needs less memory, since the
+// norms keep bf16 activations for backward instead of float32 copies.
+TEST(Cuda, Bf16GroupNormStaysCloseToFloat32NormsAndSavesMemory) {
+  MDM_REQUIRE_CUDA();
+  Config c = load_config(config_file("tiny_s16s32.yaml"));
+  auto model = build_model(c.model);
+  randomize(*model, 7);
+  model->to(torch::kCUDA);
+  const torch::Device cuda(torch::kCUDA);
+  torch::manual_seed(2);
+  std::vector<torch::Tensor> z;
+  for (int64_t r : model->resolutions()) z.push_back(torch::randn({16, 3, r, r}).cuda());
+  auto t = torch::linspace(10, 990, 16).cuda();
+  Conditioning cond;
+  cond.text = torch::randn({16, 7, c.model.text_feature_dim}).cuda();
+  cond.text_mask = torch::ones({16, 7}).cuda();
+  struct Run {
+    std::vector<torch::Tensor> out;
+    torch::Tensor grad;  // every parameter's gradient, flattened
+    int64_t peak = 0;
+  };
+  auto run = [&](bool low) {
+    nn::set_low_precision_group_norm(low);
+    model->zero_grad();
+    perf::synchronize(cuda);
+    perf::reset_peak_memory(cuda);
+    Run r;
+    torch::Tensor loss;
+    {
+      compat::CudaAutocast autocast(true, torch::kBFloat16);
+      r.out = model->forward(z, t, cond);
+      loss = torch::zeros({}, torch::kCUDA);
+      for (auto& o : r.out) loss = loss + o.to(torch::kFloat).square().mean();
+    }
+    loss.backward();
+    perf::synchronize(cuda);
+    r.peak = perf::peak_memory_bytes(cuda);
+    std::vector<torch::Tensor> grads;
+    for (auto& p : model->parameters()) {
+      if (p.grad().defined()) grads.push_back(p.grad().flatten());
+    }
+    r.grad = torch::cat(grads).cpu();
+    for (auto& o : r.out) o = o.to(torch::kFloat).cpu();
+    return r;
+  };
+  const Run fp32_norms = run(false);
+  const Run bf16_norms = run(true);
+  nn::set_low_precision_group_norm(true);
+  for (size_t l = 0; l < fp32_norms.out.size(); ++l) {
+    const double scale = fp32_norms.out[l].abs().max().item<double>();
+    const double diff = (fp32_norms.out[l] - bf16_norms.out[l]).abs().max().item<double>();
+    EXPECT_LT(diff, 0.05 * scale) << "level " << l << ": " << diff << " of " << scale;
+  }
+  const double gdiff = (fp32_norms.grad - bf16_norms.grad).norm().item<double>();
+  EXPECT_LT(gdiff, 0.05 * fp32_norms.grad.norm().item<double>()) << gdiff;
+  EXPECT_LT(bf16_norms.peak, fp32_norms.peak) << bf16_norms.peak << " vs " << fp32_norms.peak;
 }
 
 TEST(Cuda, SamplingChainMatchesCpu) {

@@ -38,6 +38,8 @@ struct BenchOptions {
   bool measure_matmul = true;            // on CUDA, measure a large bf16 matmul and report MFU against it too
   bool channels_last = false;            // 4-D weights and inputs in channels-last memory format
   bool tf32 = false;                     // on CUDA, TF32 for fp32 matmuls and convolutions
+  std::string profile_dir;               // when set: Chrome traces of one forward and one step there
+  bool fp32_norms = false;               // GroupNorm in float32 under autocast (nn/group_norm.h; the reference's)
   bool cudnn_benchmark = true;           // on CUDA, let cuDNN pick the fastest algorithms for the fixed shapes
   uint64_t seed = 0;
 };
@@ -60,6 +62,8 @@ struct BenchResult {
   int threads = 0;
   std::string cpu_allocator;  // "caching" (perf/cpu_allocator.h installed) or "malloc" (LibTorch's)
   bool channels_last = false, tf32 = false;
+  bool fp32_norms = false;  // GroupNorm ran in float32 under bf16 autocast
+  std::string profile_error;  // why BenchOptions::profile_dir got no traces (empty: it got them, or none asked)
   int64_t parameters = 0;  // of the whole model
   std::string libtorch_version, libmdm_version, machine;
   int64_t warmup = 0, repeats = 0;

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 #include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <optional>
 
@@ -39,12 +40,28 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 #endif
 }
 
-// Nearest-neighbour ×2 upsampling (the reference interpolates in fp32 and casts back).
+// Nearest-neighbour ×2 upsampling. The reference interpolates in fp32 and casts back; nearest copies
+// values, so on CUDA it runs in the input's dtype with autocast out of the way (same result, no casts).
+// LibTorch 1.13's CPU kernel has no bf16, so the CPU keeps the casts.
 inline torch::Tensor upsample_nearest2x(const torch::Tensor& x) {
   namespace F = torch::nn::functional;
-  auto y = F::interpolate(x.to(torch::kFloat),
-                          F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest));
-  return y.to(x.scalar_type());
+  const auto options = F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest);
+  if (x.is_cuda()) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    return F::interpolate(x, options);
+  }
+  return F::interpolate(x.to(torch::kFloat), options).to(x.scalar_type());
+}
+
+// The dtype CUDA autocast casts to when it is enabled on this thread; empty when it is not.
+inline std::optional<at::ScalarType> cuda_autocast_dtype() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  if (!at::autocast::is_autocast_enabled(at::kCUDA)) return std::nullopt;
+  return at::autocast::get_autocast_dtype(at::kCUDA);
+#else
+  if (!at::autocast::is_enabled()) return std::nullopt;
+  return at::autocast::get_autocast_gpu_dtype();
+#endif
 }
 
 // Mixed precision for a scope: CUDA autocast to `dtype` (bf16 for training, reference-facts.md §8) when
