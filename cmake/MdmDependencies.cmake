@@ -133,8 +133,20 @@ if(_mdm_c10d_dir)
     find_path(MDM_NCCL_INCLUDE_DIR nccl.h
       HINTS ${TORCH_INCLUDE_DIRS} "${_mdm_site}/nvidia/nccl/include" "${_mdm_site}/nvidia/cu13/include"
             "${_mdm_site}/nvidia/cu12/include" ENV NCCL_INCLUDE_DIR ${CUDAToolkit_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS})
+    # ProcessGroupNCCL.hpp includes the CUDA runtime's headers, which TORCH_INCLUDE_DIRS lacks when they are
+    # not in a system directory (the PyTorch wheel with the toolkit in /usr/local/cuda).
+    set(_mdm_cuda_includes ${CUDAToolkit_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS})
+    foreach(_dir "$ENV{CUDA_HOME}/include" "${CUDAToolkit_ROOT}/include" "/usr/local/cuda/include")
+      if(NOT _mdm_cuda_includes AND EXISTS "${_dir}/cuda_runtime_api.h")
+        set(_mdm_cuda_includes "${_dir}")
+      endif()
+    endforeach()
+    if(_mdm_cuda_includes)  # system directories stay implicit (see below)
+      list(REMOVE_ITEM _mdm_cuda_includes ${CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES})
+    endif()
     if(MDM_NCCL_INCLUDE_DIR AND EXISTS "${_mdm_c10d_dir}/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
-      mdm_probe_c10d(MDM_C10D_NCCL_LINKS "-DUSE_DISTRIBUTED;-DUSE_C10D_NCCL" "${MDM_NCCL_INCLUDE_DIR}" [=[
+      mdm_probe_c10d(MDM_C10D_NCCL_LINKS "-DUSE_DISTRIBUTED;-DUSE_C10D_NCCL"
+                     "${MDM_NCCL_INCLUDE_DIR};${_mdm_cuda_includes}" [=[
         #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
         int main() {
           auto o = c10d::ProcessGroupNCCL::Options::create();
@@ -145,8 +157,12 @@ if(_mdm_c10d_dir)
     endif()
     if(MDM_C10D_NCCL_LINKS)
       list(APPEND MDM_C10D_DEFINITIONS USE_C10D_NCCL MDM_C10D_NCCL=1)
-      list(APPEND MDM_C10D_INCLUDE_DIRS ${MDM_NCCL_INCLUDE_DIR})
+      list(APPEND MDM_C10D_INCLUDE_DIRS ${MDM_NCCL_INCLUDE_DIR} ${_mdm_cuda_includes})
       string(APPEND _mdm_c10d_report ", NCCL (nccl.h: ${MDM_NCCL_INCLUDE_DIR})")
+    elseif(MDM_NCCL_INCLUDE_DIR AND EXISTS "${_mdm_c10d_dir}/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
+      string(APPEND _mdm_c10d_report ", no NCCL (nccl.h: ${MDM_NCCL_INCLUDE_DIR}, CUDA headers: "
+             "${_mdm_cuda_includes}; the ProcessGroupNCCL probe did not build: MDM_C10D_NCCL_LINKS in "
+             "CMakeFiles/CMakeConfigureLog.yaml or CMakeError.log)")
     else()
       string(APPEND _mdm_c10d_report ", no NCCL")
     endif()

@@ -12,19 +12,26 @@
 #   build      configure and build mdm-bench only (MDM_BUILD_TARGETS overrides; empty = everything)
 #   bench256   the reference's 256² nested model against libmdm, batch 32, bf16, 250-step sampling
 #   test       builds the rest, runs the CUDA tests, then the unit suite (not the install/header checks)
-#   channels_last  libmdm alone on the 256² model with --channels-last, no sampling (~40 s)
+#   fp32_norms libmdm alone on the 256² model with autocast's float32 GroupNorm (--fp32-norms), the training
+#              phases only (~50 s): what the bf16 GroupNorm default is worth
+#   profile    Kineto traces of a forward and a training step, libmdm's and the reference's, summed by
+#              kernel into profile-ours.txt / profile-reference.txt (~100 s)
+#   channels_last  libmdm alone with --channels-last, the training phases only (~50 s)
 #   bench64    the reference's 64² model against libmdm, batch 64, bf16
 # Also: dist (the NCCL checks in the foreground), bench (bench256 + bench64), fixture (remakes the committed
 # T5 fixture; only when asked for). Each side of each benchmark is capped by MDM_BENCH_LIMIT_S (default
-# 150 s) and leaves its JSON as it goes. One call with timeout_s 590 runs the default stages: ~1.5 min build
-# on 16 cores, ~3 min for bench256, ~1.5 min for the rest of the build and the tests.
+# 150 s) and leaves its JSON as it goes. The default stages take ~13 min: more than one device call's 10, so
+# a session runs `scripts/device-build.sh` (cut at the limit after the tests) and then, on the still warm
+# machine (within its 30 s idle release), `scripts/device-build.sh profile channels_last bench64`; the
+# build directory is kept between calls on a warm machine. Measured on the H200 (16 cores): build of
+# mdm-bench 132 s (with the dist checks beside it), bench256 189 s.
 # Each stage logs to $OUT/<stage>.log; a failing stage is reported and the next ones still run where they can.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/device-out}"
 mkdir -p "$OUT"
 stages=("$@")
-((${#stages[@]})) || stages=(env dist-bg build bench256 test channels_last bench64)
+((${#stages[@]})) || stages=(env dist-bg build bench256 fp32_norms test profile channels_last bench64)
 build_targets="${MDM_BUILD_TARGETS-mdm-bench}"
 build_dir="${MDM_BUILD_DIR:-build-cuda}"
 prefix="$PWD/.device/prefix/usr"
@@ -60,6 +67,17 @@ stage_fixture() {  # the T5 parity fixture (tests/fixtures/t5), made with transf
     tar -C /tmp/t5_fixture -cf "$OUT/t5_fixture.tar" .
 }
 
+# Why CMake's ProcessGroupNCCL probe failed (the library then has no NCCL): its compiler output.
+nccl_probe_log() {
+  local f
+  for f in "$build_dir/CMakeFiles/CMakeConfigureLog.yaml" "$build_dir/CMakeFiles/CMakeError.log"; do
+    [[ -f "$f" ]] && grep -n -B2 -A80 "MDM_C10D_NCCL_LINKS" "$f" | head -n 200 >"$OUT/nccl-probe.txt"
+  done
+  echo "no NCCL in this build; the probe's output: nccl-probe.txt"
+  grep -m 5 "error" "$OUT/nccl-probe.txt" 2>/dev/null
+  return 0
+}
+
 stage_build() {
   local torch_prefix; torch_prefix="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
   local lib="$prefix/lib/x86_64-linux-gnu"
@@ -69,7 +87,8 @@ stage_build() {
   export TORCH_CUDA_ARCH_LIST="9.0"
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix" -DMDM_WITH_OPENCV=OFF \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DCUDAToolkit_ROOT="${CUDA_HOME:-/usr/local/cuda}" &&
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DCUDAToolkit_ROOT="${CUDA_HOME:-/usr/local/cuda}" | tee "$OUT/configure.txt" &&
+    { grep -q "NCCL (nccl.h" "$OUT/configure.txt" || nccl_probe_log; } &&
     cmake --build "$build_dir" -j "$jobs" ${build_targets:+--target $build_targets} -- -k 0
 }
 
@@ -119,13 +138,33 @@ stage_bench64() {
     --config "$pkg/configs/models/cc12m_64x64.yaml" --batch-size "${MDM_BENCH_BATCH_64:-64}" --repeats 5 \
     --time-limit "${MDM_BENCH_LIMIT_S:-150}" --out "$OUT/s64" ${MDM_BENCH_ARGS:-}
 }
-# libmdm alone on the 256² model with channels-last (no sampling): whether that layout pays on this GPU.
-stage_channels_last() {
+# libmdm alone on the 256² model, training phases only, in a variant: what one speed choice is worth.
+bench_variant() {  # name mdm-bench-flags...
+  local name="$1"; shift
   local bench ref pkg; bench_setup || return 1
   timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" "$bench" --config "$pkg/configs/models/cc12m_256x256.yaml" \
-    --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --repeats 5 --no-sample --channels-last \
-    --json >"$OUT/s64s256_channels_last.json"
-  cat "$OUT/s64s256_channels_last.json"
+    --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --repeats 5 --no-sample "$@" \
+    --json >"$OUT/s64s256_$name.json"
+  cat "$OUT/s64s256_$name.json"
+}
+stage_fp32_norms() { bench_variant fp32_norms --fp32-norms; }        # GroupNorm as autocast runs it
+stage_channels_last() { bench_variant channels_last --channels-last; }
+# Kineto traces of one forward and one training step, libmdm's and the reference's, summed by kernel
+# (scripts/profile-summary.py) into profile-ours.txt and profile-reference.txt; the traces stay on the machine.
+stage_profile() {
+  local bench ref pkg; bench_setup || return 1
+  rm -rf /tmp/mdm-profile && mkdir -p /tmp/mdm-profile
+  timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" "$bench" --config "$pkg/configs/models/cc12m_256x256.yaml" \
+    --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --repeats 2 --no-sample \
+    --profile /tmp/mdm-profile/ours >/dev/null
+  python3 scripts/profile-summary.py /tmp/mdm-profile/ours/forward.trace.json /tmp/mdm-profile/ours/step.trace.json \
+    >"$OUT/profile-ours.txt" 2>&1
+  timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" python3 scripts/reference/bench_reference.py \
+    --reference "$ref" --config "$pkg/configs/models/cc12m_256x256.yaml" --batch-size "${MDM_BENCH_BATCH_256:-32}" \
+    --device cuda --precision bf16 --repeats 1 --profile /tmp/mdm-profile/reference >/dev/null
+  python3 scripts/profile-summary.py /tmp/mdm-profile/reference/forward.trace.json \
+    /tmp/mdm-profile/reference/step.trace.json >"$OUT/profile-reference.txt" 2>&1
+  head -n 20 "$OUT/profile-ours.txt" "$OUT/profile-reference.txt"
 }
 stage_bench() { stage_bench256; local rc=$?; stage_bench64 || rc=$?; return $rc; }
 
