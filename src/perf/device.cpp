@@ -64,7 +64,11 @@ bool reset_peak_memory(const torch::Device& device) {
   std::ofstream clear("/proc/self/clear_refs");
   clear << "5";
   clear.flush();
-  return static_cast<bool>(clear);
+  if (!clear) return false;
+  // Some kernels take the write and keep the old mark (the GPU machine's did): a reset that happened left
+  // VmHWM at the current RSS, give or take the pages touched since.
+  const int64_t hwm = proc_status_bytes("VmHWM"), rss = proc_status_bytes("VmRSS");
+  return hwm >= 0 && rss >= 0 && hwm <= rss + (int64_t{16} << 20);
 }
 
 int64_t peak_memory_bytes(const torch::Device& device) {

@@ -18,8 +18,8 @@ bool built_with_cuda();
 void synchronize(const torch::Device& device);
 
 // Starts a new peak-memory window. CUDA: resets the caching allocator's peak statistics. CPU: resets the
-// process's RSS high-water mark (/proc/self/clear_refs); returns false where the kernel does not allow it,
-// and peak_memory_bytes then reports the peak since the process started.
+// process's RSS high-water mark (/proc/self/clear_refs); returns false where the kernel does not allow it or
+// keeps the old mark after the write, and peak_memory_bytes then reports the peak since the process started.
 bool reset_peak_memory(const torch::Device& device);
 // The peak since the last reset: CUDA allocated bytes (torch.cuda.max_memory_allocated), or peak RSS.
 int64_t peak_memory_bytes(const torch::Device& device);
