@@ -50,7 +50,12 @@ torch::Tensor SpatialAttentionImpl::forward(const torch::Tensor& x, const torch:
   }
   h = merge_heads(h).transpose(1, 2).reshape_as(x);  // [B, C, H, W]
   auto out = x + proj_out(h);
-  if (ffn) out = out + ffn->forward(out);
+  if (ffn) {  // ffn->forward(out), with its GroupNorm run as every other (nn/group_norm.h)
+    auto f = group_norm(tnn::GroupNorm(ffn->ptr<tnn::GroupNormImpl>(0)), out);
+    f = ffn->ptr<tnn::Conv2dImpl>(1)->forward(f);
+    f = ffn->ptr<tnn::GELUImpl>(2)->forward(f);
+    out = out + ffn->ptr<tnn::Conv2dImpl>(3)->forward(f);
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include "../test_util.h"
 
 #include <mdm/models/build.h>
+#include <mdm/nn/attention.h>
 #include <mdm/nn/group_norm.h>
 #include <mdm/perf/device.h>
 #include <mdm/util/compat.h>
@@ -136,6 +137,42 @@ TEST(Cuda, Bf16GroupNormStaysCloseToFloat32NormsAndSavesMemory) {
   const double gdiff = (fp32_norms.grad - bf16_norms.grad).norm().item<double>();
   EXPECT_LT(gdiff, 0.05 * fp32_norms.grad.norm().item<double>()) << gdiff;
   EXPECT_LT(bf16_norms.peak, fp32_norms.peak) << bf16_norms.peak << " vs " << fp32_norms.peak;
+}
+
+// The UNet's attention reaches LibTorch's fused SDPA kernels (compat.h): a training forward at 4096
+// tokens never holds a [B, heads, L, L] attention matrix (the math fallback makes one per attention and
+// keeps it for backward), and its output matches the CPU's.
+TEST(Cuda, SpatialAttentionDoesNotMakeTheAttentionMatrix) {
+  MDM_REQUIRE_CUDA();
+  NoTf32 no_tf32;
+  nn::SpatialAttention attn(nn::SpatialAttentionOptions(64).num_heads(8));
+  randomize(*attn, 9);
+  torch::manual_seed(4);
+  auto x = torch::randn({4, 64, 64, 64});
+  torch::Tensor cpu;
+  {
+    torch::NoGradGuard no_grad;
+    cpu = attn->forward(x, torch::Tensor(), std::nullopt);
+  }
+  attn->to(torch::kCUDA);
+  const torch::Device cuda(torch::kCUDA);
+  auto xc = x.cuda().requires_grad_(true);
+  perf::synchronize(cuda);
+  perf::reset_peak_memory(cuda);
+  const int64_t before = perf::peak_memory_bytes(cuda);
+  torch::Tensor out;
+  {
+    compat::CudaAutocast autocast(true, torch::kBFloat16);
+    out = attn->forward(xc, torch::Tensor(), std::nullopt);
+  }
+  perf::synchronize(cuda);
+  const int64_t grew = perf::peak_memory_bytes(cuda) - before;
+  const int64_t matrix = int64_t{4} * 8 * 4096 * 4096 * 2;  // one bf16 attention matrix: 1 GiB
+  EXPECT_LT(grew, matrix / 4) << grew << " bytes at the forward's peak";
+  out.to(torch::kFloat).square().mean().backward();
+  EXPECT_TRUE(xc.grad().defined());
+  const double diff = (out.to(torch::kFloat).cpu() - cpu).abs().max().item<double>();
+  EXPECT_LT(diff, 0.05 * cpu.abs().max().item<double>()) << diff;
 }
 
 TEST(Cuda, SamplingChainMatchesCpu) {

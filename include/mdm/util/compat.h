@@ -27,7 +27,11 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 #if MDM_TORCH2
   std::optional<torch::Tensor> attn_mask;
   if (keep_mask) attn_mask = keep_mask->to(torch::kBool).view({keep_mask->size(0), 1, 1, keep_mask->size(1)});
-  return at::scaled_dot_product_attention(q, k, v, attn_mask);
+  // The fused kernels take only inputs whose last dimension has stride 1; anything else (the UNet's q, k,
+  // v are head views of a transposed convolution output) silently runs the math fallback, which keeps a
+  // [B, heads, L, L] matrix per layer for backward. One copy makes them eligible.
+  auto last_dim_dense = [](const torch::Tensor& t) { return t.stride(-1) == 1 ? t : t.contiguous(); };
+  return at::scaled_dot_product_attention(last_dim_dense(q), last_dim_dense(k), last_dim_dense(v), attn_mask);
 #else
   const double scale = 1.0 / std::sqrt(std::sqrt(static_cast<double>(q.size(-1))));
   auto weight = torch::matmul(q * scale, (k * scale).transpose(-2, -1));  // [B, H, Lq, Lk]
