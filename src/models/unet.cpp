@@ -190,7 +190,9 @@ torch::Tensor UNetImpl::up(torch::Tensor x, const torch::Tensor& temb, const Enc
   return x;
 }
 
-torch::Tensor UNetImpl::output_layer(const torch::Tensor& x) { return conv_out(torch::silu(nn::group_norm(norm_out, x))); }
+torch::Tensor UNetImpl::output_layer(const torch::Tensor& x) {
+  return conv_out(torch::silu(nn::group_norm(norm_out, x)));
+}
 
 LevelOutput UNetImpl::denoise(const std::vector<torch::Tensor>& z, size_t n, const torch::Tensor& t,
                               const EncodedConditioning& ec, const torch::Tensor& x_feat) {

@@ -197,11 +197,11 @@ Inputs synthetic_batch(const Config& config, const MultiResDiffusion& diffusion,
   return in;
 }
 
-// Forward, forward + backward, and the trainer's step, each with its own peak-memory window.
 void profile_training(TrainingSetup& train, const Config& config, const MultiResDiffusion& diffusion,
                       const Inputs& in, const Plan& p, const BenchOptions& o,
                       const std::function<void(const std::string&)>& say);
 
+// Forward, forward + backward, and the trainer's step, each with its own peak-memory window.
 void measure_training(BenchResult& r, TrainingSetup& train, const Config& config, const MultiResDiffusion& diffusion,
                       const Inputs& in, const Plan& p, const BenchOptions& o,
                       const std::function<void(const std::string&)>& say) {

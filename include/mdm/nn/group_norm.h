@@ -1,8 +1,7 @@
 // GroupNorm under mixed precision. CUDA autocast runs group_norm in float32: its bf16 input is copied
 // to float32, normalised, and the float32 output (and the SiLU after it) copied back to bf16 for the next
-// convolution. At 256² those casts and float32 passes are most of a training step's memory traffic
-// (the reference's forward spends 21 % of its GPU time in copy_ and 14 % in group_norm; H200 profile,
-// docs/benchmarks.md). group_norm() below runs the norm in the autocast dtype instead: ATen's CUDA
+// convolution. At 256² those casts and the float32 norms are a third of the reference's forward GPU time
+// (21 % in copy_, 14 % in group_norm; H200 profile, docs/benchmarks.md). group_norm() below runs the norm in the autocast dtype instead: ATen's CUDA
 // kernel accumulates the statistics in float32 either way, only the output is rounded to bf16, as the
 // next convolution would round it anyway.
 #pragma once
