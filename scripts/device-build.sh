@@ -25,11 +25,15 @@
 # machine (within its 30 s idle release), `scripts/device-build.sh profile channels_last bench64`; the
 # build directory is kept between calls on a warm machine. Measured on the H200 (16 cores): build of
 # mdm-bench 132 s (with the dist checks beside it), bench256 189 s.
-# Each stage logs to $OUT/<stage>.log; a failing stage is reported and the next ones still run where they can.
+# Each stage logs to <stage>.log; a failing stage is reported and the next ones still run where they can.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT="${OUT:-$PWD/device-out}"
-mkdir -p "$OUT"
+# The device tool brings back only a handful of files from $OUT, so $OUT gets two: summary.txt (every
+# stage's status and the end of its log) and details.tar.gz (all logs, JSON and summaries, refreshed after
+# each stage, so a call cut at its limit still returns what was done). The stages write into $MDM_DEVICE_LOGS.
+RESULTS="${OUT:-$PWD/device-out}"
+OUT="${MDM_DEVICE_LOGS:-/tmp/mdm-device-out}"
+mkdir -p "$RESULTS" "$OUT"
 stages=("$@")
 ((${#stages[@]})) || stages=(env dist-bg build bench256 fp32_norms test profile channels_last bench64)
 build_targets="${MDM_BUILD_TARGETS-mdm-bench}"
@@ -37,15 +41,16 @@ build_dir="${MDM_BUILD_DIR:-build-cuda}"
 prefix="$PWD/.device/prefix/usr"
 jobs="$(nproc)"
 export PYTHONUNBUFFERED=1
-summary="$OUT/summary.txt"
+summary="$RESULTS/summary.txt"
 note() { echo "$*" | tee -a "$summary"; }
-run_stage() {  # name command...: logs to $OUT/name.log, records the time and the exit status in summary.txt
+run_stage() {  # name command...: logs to $OUT/name.log, records the time, the exit status and the log's end
   local name="$1"; shift
   local t0=$SECONDS
   "$@" >"$OUT/$name.log" 2>&1
   local rc=$?
   note "stage $name: rc=$rc in $((SECONDS - t0)) s"
-  tail -n 25 "$OUT/$name.log"
+  tail -n 25 "$OUT/$name.log" | tee -a "$summary"
+  tar -czf "$RESULTS/details.tar.gz" -C "$OUT" .
   return $rc
 }
 
@@ -64,7 +69,7 @@ stage_env() {
 
 stage_fixture() {  # the T5 parity fixture (tests/fixtures/t5), made with transformers
   rm -rf /tmp/t5_fixture && python3 scripts/reference/make_t5_fixture.py /tmp/t5_fixture &&
-    tar -C /tmp/t5_fixture -cf "$OUT/t5_fixture.tar" .
+    tar -C /tmp/t5_fixture -cf "$RESULTS/t5_fixture.tar" .
 }
 
 # Why CMake's ProcessGroupNCCL probe failed (the library then has no NCCL): its compiler output.
@@ -191,6 +196,7 @@ wait_dist_bg() {
   fi
   wait "$dist_bg_pid" 2>/dev/null
   dist_bg_pid=""
+  [[ -f "$OUT/dist/summary.txt" ]] && cat "$OUT/dist/summary.txt" >>"$summary"
 }
 
 for s in "${stages[@]}"; do
@@ -198,4 +204,5 @@ for s in "${stages[@]}"; do
   run_stage "$s" "stage_$s"
 done
 wait_dist_bg
+tar -czf "$RESULTS/details.tar.gz" -C "$OUT" .
 note "done: ${stages[*]}"
