@@ -197,49 +197,49 @@ Inputs synthetic_batch(const Config& config, const MultiResDiffusion& diffusion,
   return in;
 }
 
-void profile_training(TrainingSetup& train, const Config& config, const MultiResDiffusion& diffusion,
-                      const Inputs& in, const Plan& p, const BenchOptions& o,
-                      const std::function<void(const std::string&)>& say);
-
-// Forward, forward + backward, and the trainer's step, each with its own peak-memory window.
+// Forward, forward + backward, and the trainer's step, each with its own peak-memory window; then, when
+// asked, Chrome traces of a forward and a step (after the timings, so that no timing pays for the profiler).
 void measure_training(BenchResult& r, TrainingSetup& train, const Config& config, const MultiResDiffusion& diffusion,
                       const Inputs& in, const Plan& p, const BenchOptions& o,
                       const std::function<void(const std::string&)>& say) {
+  auto forward = [&] {
+    torch::NoGradGuard no_grad;
+    compat::CudaAutocast scope(p.autocast, torch::kBFloat16);
+    train.active->forward(in.noisy.z, in.t_net, in.cond);
+  };
+  auto backward = [&] {
+    auto loss = train::training_loss(*train.active, diffusion, in.noisy, in.cond, p.levels, p.autocast);
+    loss.loss.backward();
+  };
+  auto step = [&] {
+    backward();
+    train::optimizer_update(*train.adam, *train.ema, *train.model, config.train.optimizer.lr /* after warm-up */,
+                            config.train.grad_clip, /*loss_finite=*/true);
+  };
   bool peak_reset = true;
   say("forward");
   train.model->eval();
-  r.forward = measure_phase(
-      [&] {
-        torch::NoGradGuard no_grad;
-        compat::CudaAutocast scope(p.autocast, torch::kBFloat16);
-        train.active->forward(in.noisy.z, in.t_net, in.cond);
-      },
-      p.device, o, r.forward_peak_bytes, peak_reset);
+  r.forward = measure_phase(forward, p.device, o, r.forward_peak_bytes, peak_reset);
   say("forward + backward");
   train.model->train();
   r.forward_backward = measure_phase(
       [&] {
-        auto loss = train::training_loss(*train.active, diffusion, in.noisy, in.cond, p.levels, p.autocast);
-        loss.loss.backward();
+        backward();
         train.adam->zero_grad();
       },
       p.device, o, r.forward_backward_peak_bytes, peak_reset);
   if (o.step) {
     say("training step");
-    const double lr = config.train.optimizer.lr;  // after warm-up
-    r.step = measure_phase(
-        [&] {
-          auto loss = train::training_loss(*train.active, diffusion, in.noisy, in.cond, p.levels, p.autocast);
-          loss.loss.backward();
-          train::optimizer_update(*train.adam, *train.ema, *train.model, lr, config.train.grad_clip,
-                                  /*loss_finite=*/true);
-        },
-        p.device, o, r.step_peak_bytes, peak_reset);
+    r.step = measure_phase(step, p.device, o, r.step_peak_bytes, peak_reset);
     r.images_per_s = static_cast<double>(p.batch) / r.step.median;
   }
-  if (!o.profile_dir.empty()) {  // after the timings, so that the profiler's overhead is in none of them
+  if (!o.profile_dir.empty()) {
     try {
-      profile_training(train, config, diffusion, in, p, o, say);
+      say("profiling a forward and a training step into " + o.profile_dir);
+      train.model->eval();
+      record_trace(forward, p.device, o.profile_dir + "/forward.trace.json");
+      train.model->train();
+      record_trace(step, p.device, o.profile_dir + "/step.trace.json");
     } catch (const Error& e) {  // the timings stand; the caller reports the missing traces
       r.profile_error = e.what();
       say("no profile: " + r.profile_error);
@@ -249,35 +249,6 @@ void measure_training(BenchResult& r, TrainingSetup& train, const Config& config
   r.memory_note = p.device.is_cuda() ? "CUDA caching allocator: peak allocated bytes per phase"
                   : peak_reset       ? "peak RSS of the process per phase (VmHWM, reset before each phase)"
                                      : "peak RSS of the process since it started (the kernel refused a reset)";
-}
-
-// Chrome traces of one forward and one training step (BenchOptions::profile_dir).
-void profile_training(TrainingSetup& train, const Config& config, const MultiResDiffusion& diffusion,
-                      const Inputs& in, const Plan& p, const BenchOptions& o,
-                      const std::function<void(const std::string&)>& say) {
-  {
-    const std::string forward_trace = o.profile_dir + "/forward.trace.json";
-    say("profiling a forward into " + forward_trace);
-    train.model->eval();
-    record_trace(
-        [&] {
-          torch::NoGradGuard no_grad;
-          compat::CudaAutocast scope(p.autocast, torch::kBFloat16);
-          train.active->forward(in.noisy.z, in.t_net, in.cond);
-        },
-        p.device, forward_trace);
-    train.model->train();
-    const std::string step_trace = o.profile_dir + "/step.trace.json";
-    say("profiling a training step into " + step_trace);
-    record_trace(
-        [&] {
-          auto loss = train::training_loss(*train.active, diffusion, in.noisy, in.cond, p.levels, p.autocast);
-          loss.loss.backward();
-          train::optimizer_update(*train.adam, *train.ema, *train.model, config.train.optimizer.lr,
-                                  config.train.grad_clip, /*loss_finite=*/true);
-        },
-        p.device, step_trace);
-  }
 }
 
 // FLOPs (formulas.md), achieved TFLOP/s and MFU.

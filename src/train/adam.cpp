@@ -33,15 +33,17 @@ namespace {
 // second moment) stays bounded.
 constexpr int64_t kChunkElements = int64_t{1} << 26;
 
+// Calls f with consecutive runs of `indices` into `params` that share device and dtype, ≤ kChunkElements each.
 template <typename F>
-void for_each_chunk(const std::vector<size_t>& indices, const std::vector<torch::Tensor>& tensors, F&& f) {
+void for_each_chunk(const std::vector<size_t>& indices,
+                    const std::vector<std::pair<std::string, torch::Tensor>>& params, F&& f) {
   std::vector<size_t> chunk;
   int64_t elements = 0;
   for (size_t k : indices) {
-    const auto& t = tensors[k];
-    const bool breaks = !chunk.empty() && (elements + t.numel() > kChunkElements ||
-                                           t.device() != tensors[chunk.front()].device() ||
-                                           t.scalar_type() != tensors[chunk.front()].scalar_type());
+    const auto& t = params[k].second;
+    const auto& first = params[chunk.empty() ? k : chunk.front()].second;
+    const bool breaks = !chunk.empty() && (elements + t.numel() > kChunkElements || t.device() != first.device() ||
+                                           t.scalar_type() != first.scalar_type());
     if (breaks) {
       f(chunk);
       chunk.clear();
@@ -61,7 +63,6 @@ void Adam::step(double lr) {
   // Parameters in groups of equal step count (they differ only after a progressive stage adds levels):
   // the bias corrections are one scalar per group.
   std::map<int64_t, std::vector<size_t>> by_step;
-  std::vector<torch::Tensor> values(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     auto& p = params_[i].second;
     if (!p.grad().defined()) continue;
@@ -72,12 +73,11 @@ void Adam::step(double lr) {
     }
     s.step += 1;
     by_step[s.step].push_back(i);
-    values[i] = p;
   }
   for (const auto& [step, indices] : by_step) {
     const double bias1 = 1 - std::pow(beta1, static_cast<double>(step));
     const double bias2_sqrt = std::sqrt(1 - std::pow(beta2, static_cast<double>(step)));
-    for_each_chunk(indices, values, [&](const std::vector<size_t>& chunk) {
+    for_each_chunk(indices, params_, [&](const std::vector<size_t>& chunk) {
       std::vector<torch::Tensor> p, g, m, v;
       for (size_t k : chunk) {
         p.push_back(params_[k].second);
