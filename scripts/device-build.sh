@@ -161,9 +161,7 @@ stage_channels_last() { bench_variant channels_last --channels-last; }
 stage_profile() {
   local bench ref pkg; bench_setup || return 1
   rm -rf /tmp/mdm-profile && mkdir -p /tmp/mdm-profile
-  timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" "$bench" --config "$pkg/configs/models/cc12m_256x256.yaml" \
-    --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --repeats 2 --no-sample \
-    --profile /tmp/mdm-profile/ours >/dev/null
+  bench_variant profile --profile /tmp/mdm-profile/ours >/dev/null
   python3 scripts/profile-summary.py /tmp/mdm-profile/ours/forward.trace.json /tmp/mdm-profile/ours/step.trace.json \
     >"$OUT/profile-ours.txt" 2>&1
   timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" python3 scripts/reference/bench_reference.py \
