@@ -4,7 +4,10 @@
 
 #include <mdm/models/build.h>
 #include <mdm/nn/attention.h>
+#include <mdm/diffusion/cuda_graph_denoiser.h>
+#include <mdm/nn/folded_group_norm.h>
 #include <mdm/nn/group_norm.h>
+#include <mdm/nn/pointwise.h>
 #include <mdm/perf/device.h>
 #include <mdm/util/compat.h>
 #include <mdm/pipeline/pipeline.h>
@@ -204,6 +207,83 @@ TEST(Cuda, SamplingChainMatchesCpu) {
   auto a = cpu.generate(g), b = gpu.generate(g);
   ASSERT_EQ(a.size(), b.size());
   for (size_t l = 0; l < a.size(); ++l) EXPECT_LT((a[l] - b[l]).abs().max().item<double>(), 2e-3) << "level " << l;
+}
+
+// The fused inference path on the GPU (nn/folded_group_norm.h, nn/pointwise.h): the jiterator kernels
+// compile and give ATen's results; a whole model fused equals it unfused, in fp32 to round-off and in
+// bf16 within bf16's error, eagerly and replayed from a CUDA graph; Auto fuses large activations.
+TEST(Cuda, FusedInferenceKernelsGiveTheUnfusedOpsResults) {
+  MDM_REQUIRE_CUDA();
+  NoTf32 no_tf32;
+  torch::NoGradGuard no_grad;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  ASSERT_EQ(nn::pointwise_backend(torch::empty({0}, cuda)), "jiterator");
+  torch::manual_seed(11);
+  auto x = torch::randn({4, 64, 32, 32}, cuda).to(torch::kBFloat16);
+  auto a = torch::randn({4, 64, 1, 1}, cuda), b = torch::randn({4, 64, 1, 1}, cuda);
+  auto y = nn::scale_shift_silu(x, a, b);
+  ASSERT_EQ(nn::jiterator_failure(), "");
+  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  auto expected = torch::silu(x.to(torch::kFloat) * a + b);
+  EXPECT_LT((y.to(torch::kFloat) - expected).abs().max().item<double>(), expected.abs().max().item<double>() / 128);
+  auto r = torch::randn({4, 64, 32, 32}, cuda).to(torch::kBFloat16), bias = torch::randn({64}, cuda);
+  auto sum = nn::add_bias_residual(x, bias, r);
+  ASSERT_EQ(nn::jiterator_failure(), "");
+  EXPECT_EQ(sum.scalar_type(), torch::kBFloat16);
+  auto sum_expected = x.to(torch::kFloat) + bias.view({1, 64, 1, 1}) + r.to(torch::kFloat);
+  EXPECT_LT((sum.to(torch::kFloat) - sum_expected).abs().max().item<double>(),
+            sum_expected.abs().max().item<double>() / 128);
+  const auto plan = nn::inference_fusion_plan(torch::empty({nn::kFusionMinElements, 1, 1}, cuda));
+  EXPECT_TRUE(plan.active && plan.fold_bias && plan.fused_kernels);
+
+  Config c = load_config(config_file("tiny_s16s32.yaml"));
+  auto model = build_model(c.model);
+  randomize(*model, 12);
+  model->to(torch::kCUDA);
+  model->eval();
+  std::vector<torch::Tensor> z;
+  for (int64_t res : model->resolutions()) z.push_back(torch::randn({4, 3, res, res}, cuda));
+  auto t = torch::linspace(10, 990, 4, cuda);
+  Conditioning cond;
+  cond.text = torch::randn({4, 7, c.model.text_feature_dim}, cuda);
+  cond.text_mask = torch::ones({4, 7}, cuda);
+  auto forward = [&](nn::InferenceFusion fusion, bool bf16) {
+    const auto was = nn::inference_fusion();
+    nn::set_inference_fusion(fusion);
+    compat::CudaAutocast autocast(bf16, torch::kBFloat16);
+    auto out = model->forward(z, t, cond);
+    nn::set_inference_fusion(was);
+    for (auto& o : out) o = o.to(torch::kFloat).cpu();
+    return out;
+  };
+  for (bool bf16 : {false, true}) {
+    const auto plain = forward(nn::InferenceFusion::Off, bf16);
+    const auto fused = forward(nn::InferenceFusion::Always, bf16);
+    ASSERT_EQ(nn::jiterator_failure(), "");
+    for (size_t l = 0; l < plain.size(); ++l) {
+      const double scale = plain[l].abs().max().item<double>();
+      const double diff = (plain[l] - fused[l]).abs().max().item<double>();
+      EXPECT_LT(diff, (bf16 ? 0.05 : 1e-4) * scale) << (bf16 ? "bf16" : "fp32") << " level " << l << ": " << diff;
+    }
+  }
+  // The fused kernels inside a CUDA graph (compiled during the warm-up, replayed).
+  const auto was = nn::inference_fusion();
+  nn::set_inference_fusion(nn::InferenceFusion::Always);
+  CudaGraphDenoiser graph(
+      [&](const std::vector<torch::Tensor>& zz, const torch::Tensor& tt) {
+        compat::CudaAutocast autocast(true, torch::kBFloat16);
+        return model->forward(zz, tt, cond);
+      },
+      z);
+  // The graph sees the step index t − 1 as a [B] tensor filled with one value: compare at one t.
+  t.fill_(499);
+  const auto eager_t = forward(nn::InferenceFusion::Always, true);
+  auto replayed = graph(z, 500);
+  nn::set_inference_fusion(was);
+  for (size_t l = 0; l < eager_t.size(); ++l) {
+    const double diff = (replayed[l].to(torch::kFloat).cpu() - eager_t[l]).abs().max().item<double>();
+    EXPECT_LT(diff, 1e-2 * eager_t[l].abs().max().item<double>()) << "level " << l;
+  }
 }
 
 }  // namespace
