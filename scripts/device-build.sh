@@ -11,6 +11,9 @@
 #              default 90 s) and stops it if it is still running, so that it never overlaps a timing
 #   build      configure and build mdm-bench only (MDM_BUILD_TARGETS overrides; empty = everything)
 #   bench256   the reference's 256² nested model against libmdm, batch 32, bf16, 250-step sampling
+#   unfused_sampling  libmdm alone on the 256² model, 250-step sampling at batch 8 with the unfused
+#              inference ops (--unfused-inference; ~60 s): what the fused default (nn/folded_group_norm.h)
+#              is worth next to bench256's sampling
 #   test       builds the rest, runs the CUDA tests, then the unit suite (not the install/header checks)
 #   fp32_norms libmdm alone on the 256² model with autocast's float32 GroupNorm (--fp32-norms), the training
 #              phases only (~50 s): what the bf16 GroupNorm default is worth
@@ -20,10 +23,10 @@
 #   bench64    the reference's 64² model against libmdm, batch 64, bf16
 # Also: dist (the NCCL checks in the foreground), bench (bench256 + bench64), fixture (remakes the committed
 # T5 fixture; only when asked for). Each side of each benchmark is capped by MDM_BENCH_LIMIT_S (default
-# 150 s) and leaves its JSON as it goes. The default stages take ~13 min: more than one device call's 10, so
+# 150 s) and leaves its JSON as it goes. The default stages take ~14 min: more than one device call's 10, so
 # a session runs `scripts/device-build.sh` (cut at the limit after the tests) and then, on the still warm
-# machine (within its 30 s idle release), `scripts/device-build.sh profile channels_last bench64`; the
-# build directory is kept between calls on a warm machine. Measured on the H200 (16 cores): build of
+# machine (within its 30 s idle release), the stages it did not reach (e.g. `scripts/device-build.sh
+# fp32_norms profile channels_last bench64`); the build directory is kept between calls on a warm machine. Measured on the H200 (16 cores): build of
 # mdm-bench 132 s (with the dist checks beside it), bench256 189 s.
 # Each stage logs to <stage>.log; a failing stage is reported and the next ones still run where they can.
 set -uo pipefail
@@ -35,7 +38,7 @@ RESULTS="${OUT:-$PWD/device-out}"
 OUT="${MDM_DEVICE_LOGS:-/tmp/mdm-device-out}"
 mkdir -p "$RESULTS" "$OUT"
 stages=("$@")
-((${#stages[@]})) || stages=(env dist-bg build bench256 fp32_norms test profile channels_last bench64)
+((${#stages[@]})) || stages=(env dist-bg build bench256 unfused_sampling test fp32_norms profile channels_last bench64)
 build_targets="${MDM_BUILD_TARGETS-mdm-bench}"
 build_dir="${MDM_BUILD_DIR:-build-cuda}"
 prefix="$PWD/.device/prefix/usr"
@@ -155,6 +158,13 @@ bench_variant() {  # name mdm-bench-flags...
   cat "$OUT/s64s256_$name.json"
 }
 stage_fp32_norms() { bench_variant fp32_norms --fp32-norms; }        # GroupNorm as autocast runs it
+stage_unfused_sampling() {
+  local bench ref pkg; bench_setup || return 1
+  timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" "$bench" --config "$pkg/configs/models/cc12m_256x256.yaml" \
+    --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --repeats 1 --no-step --sample-steps 250 \
+    --sample-batches 8 --unfused-inference --json >"$OUT/s64s256_unfused_sampling.json"
+  cat "$OUT/s64s256_unfused_sampling.json"
+}
 stage_channels_last() { bench_variant channels_last --channels-last; }
 # Kineto traces of one forward and one training step, libmdm's and the reference's, summed by kernel
 # (scripts/profile-summary.py) into profile-ours.txt and profile-reference.txt; the traces stay on the machine.

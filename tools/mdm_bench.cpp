@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
                  "(scripts/profile-summary.py sums them by kernel)");
   app.add_flag("--fp32-norms", opt.fp32_norms,
                "under bf16 autocast, GroupNorm in float32 as the reference runs it (default: in bf16)");
+  app.add_flag("--unfused-inference", opt.unfused_inference,
+               "sample with the unfused GroupNorm, scale-shift, SiLU and bias ops (default: fused, "
+               "nn/folded_group_norm.h)");
   app.add_option("--seed", opt.seed, "seed of the weights and synthetic inputs")->capture_default_str();
   std::string cpu_allocator = "caching";
   app.add_option("--cpu-allocator", cpu_allocator,

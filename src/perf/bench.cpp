@@ -2,7 +2,9 @@
 #include <mdm/models/build.h>
 #include <mdm/models/state_dict.h>
 #include <mdm/models/summary.h>
+#include <mdm/nn/folded_group_norm.h>
 #include <mdm/nn/group_norm.h>
+#include <mdm/nn/pointwise.h>
 #include <mdm/perf/bench.h>
 #include <mdm/perf/cpu_allocator.h>
 #include <mdm/perf/device.h>
@@ -167,6 +169,7 @@ BenchResult describe(const Config& config, const BenchOptions& o, const Plan& p)
   r.channels_last = o.channels_last;
   r.tf32 = p.device.is_cuda() && o.tf32;
   r.fp32_norms = o.fp32_norms;
+  r.unfused_inference = o.unfused_inference;
   r.libtorch_version = TORCH_VERSION;
   r.libmdm_version = version();
   r.machine = machine_description();
@@ -283,6 +286,11 @@ BenchResult run_benchmark(const Config& config, const BenchOptions& o,
     explicit NormPrecision(bool low) { nn::set_low_precision_group_norm(low); }
     ~NormPrecision() { nn::set_low_precision_group_norm(before); }
   } norm_precision(!o.fp32_norms);
+  struct InferencePath {
+    nn::InferenceFusion before = nn::inference_fusion();
+    explicit InferencePath(bool fused) { nn::set_inference_fusion(fused ? before : nn::InferenceFusion::Off); }
+    ~InferencePath() { nn::set_inference_fusion(before); }
+  } inference_path(!o.unfused_inference);
   BenchResult r = describe(config, o, p);
 
   torch::manual_seed(o.seed);
@@ -313,6 +321,12 @@ BenchResult run_benchmark(const Config& config, const BenchOptions& o,
                                 p.autocast, guidance,      p.tokens,  o.seed};
     r.sample_steps = o.sample_steps;
     r.sampling = detail::measure_sampling(setup, o, r.sampler, log);
+    if (!o.unfused_inference) {
+      r.pointwise_backend = nn::pointwise_backend(torch::empty({0}, torch::TensorOptions().device(p.device)));
+      if (const auto why = nn::jiterator_failure(); !why.empty()) {
+        r.notes.push_back("fused inference kernels fell back to ATen's ops: " + why);
+      }
+    }
   }
   return r;
 }

@@ -75,7 +75,10 @@ std::string format_table(const BenchResult& r) {
     out << "\n";
   }
   if (!r.sampling.empty()) {
-    out << fmt::format("sampling: {}\n", r.sampler);
+    out << fmt::format("sampling: {}{}\n", r.sampler,
+                       r.unfused_inference ? "; unfused inference ops"
+                       : r.pointwise_backend.empty() ? ""
+                                                     : fmt::format("; fused inference ops ({})", r.pointwise_backend));
     for (const auto& l : r.sampling) {
       const std::string what = fmt::format("batch {}{}", l.batch, l.cuda_graph ? ", CUDA graph" : "");
       if (l.seconds) {
@@ -106,6 +109,8 @@ std::string to_json(const BenchResult& r) {
   j["channels_last"] = r.channels_last;
   j["tf32"] = r.tf32;
   j["fp32_norms"] = r.fp32_norms;
+  j["unfused_inference"] = r.unfused_inference;
+  if (!r.pointwise_backend.empty()) j["pointwise_backend"] = r.pointwise_backend;
   if (!r.profile_error.empty()) j["profile_error"] = r.profile_error;
   j["libtorch_version"] = r.libtorch_version;
   j["libmdm_version"] = r.libmdm_version;
