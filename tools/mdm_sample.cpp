@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
   app.add_option("--device", job.device, "cpu | cuda | cuda:N");
   app.add_option("--precision", job.precision, "fp32 | bf16 | fp16");
   app.add_flag("-q,--quiet", job.quiet, "no progress output");
+  bool no_graphs = false;
+  app.add_flag("--no-cuda-graphs", no_graphs, "on CUDA, call the network eagerly instead of replaying a CUDA graph");
   CLI11_PARSE(app, argc, argv);
   try {
     mdm::perf::install_caching_cpu_allocator();  // large activations reuse memory (perf/cpu_allocator.h)
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
     if (app.count("--cfg-scale")) job.guidance_scale = cfg;
     if (!guidance_form.empty()) job.guidance_form = guidance_form;
     if (app.count("--threshold-percentile")) job.threshold_percentile = percentile;
+    job.cuda_graphs = !no_graphs;
     mdm::run_sample_job(job, std::cerr);
   } catch (const std::exception& e) {
     std::cerr << "mdm-sample: " << e.what() << "\n";

@@ -1,3 +1,4 @@
+#include <mdm/diffusion/cuda_graph_denoiser.h>
 #include <mdm/diffusion/guidance.h>
 #include <mdm/io/safetensors.h>
 #include <mdm/models/build.h>
@@ -7,6 +8,7 @@
 #include <mdm/version.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace mdm {
 
@@ -107,13 +109,30 @@ std::vector<torch::Tensor> Pipeline::generate_batch(const GenerateOptions& o, in
   const double scale = guidance_weight(o.guidance_form, o.guidance_scale);
   const bool guided = config_.model.conditioning != ConditioningKind::None && scale != 1.0;
   const Conditioning cond = condition(o, count, guided);
-  auto denoise = [&](const std::vector<torch::Tensor>& zs, int64_t t) {
+  // The network with its step index (t − 1) in a [count] tensor: the form a CUDA graph can replay.
+  const TensorDenoiseFn network = [&](const std::vector<torch::Tensor>& zs, const torch::Tensor& t) {
     std::vector<torch::Tensor> in;
     for (const auto& x : guided ? duplicate_batch(zs) : zs) in.push_back(x.to(dtype_));
-    auto times = torch::full({in[0].size(0)}, static_cast<double>(t - 1), torch::dtype(torch::kFloat).device(device_));
-    auto out = model_->forward(in, times, cond);
+    auto out = model_->forward(in, guided ? torch::cat({t, t}) : t, cond);
     for (auto& x : out) x = x.to(torch::kFloat);
     return guided ? combine_guidance(out, scale) : out;
+  };
+  std::unique_ptr<CudaGraphDenoiser> graph;
+  if (o.cuda_graphs && device_.is_cuda()) {
+    try {
+      graph = std::make_unique<CudaGraphDenoiser>(network, z);
+    } catch (const std::exception& e) {
+      spdlog::warn("sampling without CUDA graphs: capturing the network failed ({})", e.what());
+    }
+  }
+  const DenoiseFn denoise = [&](const std::vector<torch::Tensor>& zs, int64_t t) {
+    if (graph) {
+      auto out = (*graph)(zs, t);
+      for (auto& x : out) x = x.clone();  // the next replay overwrites the graph's outputs; samplers keep some
+      return out;
+    }
+    return network(zs, torch::full({zs[0].size(0)}, static_cast<double>(t - 1),
+                                   torch::dtype(torch::kFloat).device(device_)));
   };
   SamplerOptions so;
   so.sampler = o.sampler;

@@ -52,6 +52,7 @@ GenerateOptions options_for(const SampleJob& job, const Config& config) {
   if (!job.negative_prompt.empty()) o.negative_prompt = job.negative_prompt;
   o.num_images = job.num_images;
   o.batch_size = job.batch_size;
+  o.cuda_graphs = job.cuda_graphs;
   if (o.steps < 1) throw Error(fmt::format("--steps must be at least 1, got {}", o.steps));
   if (o.threshold.percentile <= 0 || o.threshold.percentile > 1) {
     throw Error(fmt::format("--threshold-percentile must be in (0, 1], got {}", o.threshold.percentile));

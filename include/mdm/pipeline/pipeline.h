@@ -31,6 +31,10 @@ struct GenerateOptions {
   double guidance_scale = 7.0;  // 1 = no guidance (the unconditional batch is skipped)
   std::string guidance_form = "cfg";  // cfg | uvit (scale s means weight 1 + s; 0 = no guidance)
   ThresholdOptions threshold;
+  // On CUDA, each batch's network call is captured once in a CUDA graph and replayed at every step
+  // (diffusion/cuda_graph_denoiser.h: one launch per step instead of one per kernel). A model that cannot
+  // be captured falls back to eager calls, with a warning. Ignored on the CPU.
+  bool cuda_graphs = true;
   // Called after every network step with (steps done, steps in all); returning false cancels.
   std::function<bool(int64_t, int64_t)> progress;
 

@@ -30,6 +30,7 @@ struct SampleJob {
   std::string device = "cpu";            // cpu | cuda | cuda:N
   std::string precision = "fp32";        // fp32 | bf16 | fp16
   bool quiet = false;
+  bool cuda_graphs = true;  // GenerateOptions::cuda_graphs (mdm-sample --no-cuda-graphs turns it off)
 };
 
 // Runs the job; returns the paths written. Throws mdm::Error (ConfigError, CheckpointError, …) with a
