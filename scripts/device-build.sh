@@ -11,10 +11,12 @@
 #              default 90 s) and stops it if it is still running, so that it never overlaps a timing
 #   build      configure and build mdm-bench only (MDM_BUILD_TARGETS overrides; empty = everything)
 #   bench256   the reference's 256² nested model against libmdm, batch 32, bf16, 250-step sampling
+#   cuda_tests builds the rest (tools, tests) and runs the CUDA tests (Cuda.*: the GPU against the CPU, the
+#              fused inference kernels, CUDA graphs in the pipeline)
 #   unfused_sampling  libmdm alone on the 256² model, 250-step sampling at batch 8 with the unfused
 #              inference ops (--unfused-inference; ~60 s): what the fused default (nn/folded_group_norm.h)
 #              is worth next to bench256's sampling
-#   test       builds the rest, runs the CUDA tests, then the unit suite (not the install/header checks)
+#   test       the unit suite (not the install/header checks; the CUDA tests too unless cuda_tests ran)
 #   fp32_norms libmdm alone on the 256² model with autocast's float32 GroupNorm (--fp32-norms), the training
 #              phases only (~50 s): what the bf16 GroupNorm default is worth
 #   profile    Kineto traces of a forward and a training step, libmdm's and the reference's, summed by
@@ -38,7 +40,7 @@ RESULTS="${OUT:-$PWD/device-out}"
 OUT="${MDM_DEVICE_LOGS:-/tmp/mdm-device-out}"
 mkdir -p "$RESULTS" "$OUT"
 stages=("$@")
-((${#stages[@]})) || stages=(env dist-bg build bench256 unfused_sampling test fp32_norms profile channels_last bench64)
+((${#stages[@]})) || stages=(env dist-bg build bench256 cuda_tests unfused_sampling test fp32_norms profile channels_last bench64)
 build_targets="${MDM_BUILD_TARGETS-mdm-bench}"
 build_dir="${MDM_BUILD_DIR:-build-cuda}"
 prefix="$PWD/.device/prefix/usr"
@@ -101,17 +103,26 @@ stage_build() {
 }
 
 
+cuda_tests_ran=""
+stage_cuda_tests() {
+  # The rest of the build (tools and tests), then the tests that touch CUDA (they skip on a machine without it).
+  [[ -n "$build_targets" ]] && { cmake --build "$build_dir" -j "$jobs" -- -k 0 || return 1; }
+  cuda_tests_ran=1
+  "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1
+}
 stage_test() {
-  # The rest of the build (tools and tests), then the tests that touch CUDA first (they skip on a machine
-  # without it), then the rest of the unit suite. A test that crashes is run once more under gdb (or
-  # CUDA's cuda-gdb, which is a gdb too) for the backtraces of every thread: crash-backtrace.txt.
+  # The unit suite (the CUDA tests first, unless cuda_tests ran them). A test that crashes is run once more
+  # under gdb (or CUDA's cuda-gdb, which is a gdb too) for the backtraces of every thread: crash-backtrace.txt.
   [[ -n "$build_targets" ]] && { cmake --build "$build_dir" -j "$jobs" -- -k 0 || return 1; }
   local rc=0
-  "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1 || rc=1
+  [[ -n "$cuda_tests_ran" ]] ||
+    "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1 || rc=1
   # Two intra-op threads per test, as many tests as that fills the cores with: the first run, with every
   # test taking all 16 cores 8 at a time, got through 92 of 226 tests in the time it had.
+  local exclude="^(install|headers)\."
+  [[ -n "$cuda_tests_ran" ]] && exclude="^(install|headers|Cuda)\."
   (cd "$build_dir" && OMP_NUM_THREADS=2 ctest --output-on-failure --timeout 300 -j "$((jobs / 2))" -LE long \
-    -E "${MDM_CTEST_EXCLUDE:-^(install|headers)\.}" ${MDM_CTEST_ARGS:-}) | tee "$OUT/ctest.txt"
+    -E "${MDM_CTEST_EXCLUDE:-$exclude}" ${MDM_CTEST_ARGS:-}) | tee "$OUT/ctest.txt"
   ((PIPESTATUS[0] == 0)) || rc=1
   local crashed dbg
   crashed="$(grep -oP '#[0-9]+: \K[A-Za-z0-9_.]+(?= \.+\*\*\*Exception)' "$OUT/ctest.txt" | head -n 1)"
