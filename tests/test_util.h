@@ -22,4 +22,32 @@ inline void randomize(torch::nn::Module& module, uint64_t seed = 0) {
   }
 }
 
+// A GroupNorm with random affine parameters around the identity (weight 1 ± 0.3, bias ± 0.2).
+inline torch::nn::GroupNorm random_group_norm(int64_t groups, int64_t channels, uint64_t seed) {
+  torch::manual_seed(seed);
+  torch::nn::GroupNorm norm(torch::nn::GroupNormOptions(groups, channels));
+  torch::NoGradGuard no_grad;
+  norm->weight.copy_(1 + 0.3 * torch::randn({channels}));
+  norm->bias.copy_(0.2 * torch::randn({channels}));
+  return norm;
+}
+
+// Random inputs of a text-conditioned model, drawn from torch's global generator on the CPU and moved to
+// `device`: noise at every level ([batch, 3, r, r]), step indices spread over 10 … 900, 7 tokens of text
+// features of width text_dim.
+struct ModelInputs {
+  std::vector<torch::Tensor> z;
+  torch::Tensor t;
+  Conditioning cond;
+};
+inline ModelInputs random_model_inputs(const Denoiser& model, int64_t text_dim, int64_t batch,
+                                       torch::Device device = torch::kCPU) {
+  ModelInputs in;
+  for (int64_t r : model.resolutions()) in.z.push_back(torch::randn({batch, 3, r, r}).to(device));
+  in.t = torch::linspace(10, 900, batch).to(device);
+  in.cond.text = torch::randn({batch, 7, text_dim}).to(device);
+  in.cond.text_mask = torch::ones({batch, 7}).to(device);
+  return in;
+}
+
 }  // namespace mdm::test

@@ -27,6 +27,15 @@ struct NoTf32 {
   }
 };
 
+// The tiny nested model, class-conditioned (3 classes): what the sampling tests run.
+Config tiny_class_config() {
+  Config c = load_config(config_file("tiny_s16s32.yaml"));
+  c.model.conditioning = ConditioningKind::Class;
+  c.model.num_classes = 3;
+  fill_defaults(c);
+  return c;
+}
+
 TEST(Cuda, DenoiserForwardMatchesCpu) {
   MDM_REQUIRE_CUDA();
   NoTf32 no_tf32;
@@ -35,21 +44,16 @@ TEST(Cuda, DenoiserForwardMatchesCpu) {
   randomize(*model, 3);
   model->eval();
   torch::manual_seed(1);
-  std::vector<torch::Tensor> z;
-  for (int64_t r : model->resolutions()) z.push_back(torch::randn({2, 3, r, r}));
-  auto t = torch::tensor({10.0f, 900.0f});
-  Conditioning cond;
-  cond.text = torch::randn({2, 7, c.model.text_feature_dim});
-  cond.text_mask = torch::ones({2, 7});
+  const auto in = random_model_inputs(*model, c.model.text_feature_dim, 2);
   torch::NoGradGuard no_grad;
-  auto cpu = model->forward(z, t, cond);
+  auto cpu = model->forward(in.z, in.t, in.cond);
   model->to(torch::kCUDA);
   std::vector<torch::Tensor> zc;
-  for (auto& x : z) zc.push_back(x.cuda());
+  for (auto& x : in.z) zc.push_back(x.cuda());
   Conditioning cc;
-  cc.text = cond.text.cuda();
-  cc.text_mask = cond.text_mask.cuda();
-  auto gpu = model->forward(zc, t.cuda(), cc);
+  cc.text = in.cond.text.cuda();
+  cc.text_mask = in.cond.text_mask.cuda();
+  auto gpu = model->forward(zc, in.t.cuda(), cc);
   ASSERT_EQ(cpu.size(), gpu.size());
   for (size_t l = 0; l < cpu.size(); ++l) {
     const double diff = (cpu[l] - gpu[l].cpu()).abs().max().item<double>();
@@ -181,10 +185,7 @@ TEST(Cuda, SpatialAttentionDoesNotMakeTheAttentionMatrix) {
 TEST(Cuda, SamplingChainMatchesCpu) {
   MDM_REQUIRE_CUDA();
   NoTf32 no_tf32;
-  Config c = load_config(config_file("tiny_s16s32.yaml"));
-  c.model.conditioning = ConditioningKind::Class;
-  c.model.num_classes = 3;
-  fill_defaults(c);
+  const Config c = tiny_class_config();
   auto cpu_model = build_model(c.model);
   randomize(*cpu_model, 5);
   auto gpu_model = build_model(c.model);
@@ -241,12 +242,10 @@ TEST(Cuda, FusedInferenceKernelsGiveTheUnfusedOpsResults) {
   randomize(*model, 12);
   model->to(torch::kCUDA);
   model->eval();
-  std::vector<torch::Tensor> z;
-  for (int64_t res : model->resolutions()) z.push_back(torch::randn({4, 3, res, res}, cuda));
-  auto t = torch::linspace(10, 990, 4, cuda);
-  Conditioning cond;
-  cond.text = torch::randn({4, 7, c.model.text_feature_dim}, cuda);
-  cond.text_mask = torch::ones({4, 7}, cuda);
+  auto in = random_model_inputs(*model, c.model.text_feature_dim, 4, torch::kCUDA);
+  auto& z = in.z;
+  auto& t = in.t;
+  const auto& cond = in.cond;
   auto forward = [&](nn::InferenceFusion fusion, bool bf16) {
     const auto was = nn::inference_fusion();
     nn::set_inference_fusion(fusion);
@@ -291,10 +290,7 @@ TEST(Cuda, FusedInferenceKernelsGiveTheUnfusedOpsResults) {
 TEST(Cuda, PipelineWithCudaGraphsGivesTheEagerImages) {
   MDM_REQUIRE_CUDA();
   NoTf32 no_tf32;
-  Config c = load_config(config_file("tiny_s16s32.yaml"));
-  c.model.conditioning = ConditioningKind::Class;
-  c.model.num_classes = 3;
-  fill_defaults(c);
+  const Config c = tiny_class_config();
   auto model = build_model(c.model);
   randomize(*model, 13);
   Pipeline pipe(c, model, torch::kCUDA);

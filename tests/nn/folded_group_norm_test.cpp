@@ -12,15 +12,6 @@
 namespace mdm {
 namespace {
 
-torch::nn::GroupNorm random_norm(int64_t groups, int64_t channels, uint64_t seed) {
-  torch::manual_seed(seed);
-  torch::nn::GroupNorm norm(torch::nn::GroupNormOptions(groups, channels));
-  torch::NoGradGuard no_grad;
-  norm->weight.copy_(1 + 0.3 * torch::randn({channels}));
-  norm->bias.copy_(0.2 * torch::randn({channels}));
-  return norm;
-}
-
 // What the fused function replaces, op by op.
 torch::Tensor unfused(const torch::Tensor& h, const torch::nn::GroupNorm& norm, const torch::Tensor& bias,
                       const torch::Tensor& scale, const torch::Tensor& shift) {
@@ -54,7 +45,7 @@ TEST(FoldedGroupNorm, ChannelMomentsAreMeanAndBiasedVariance) {
 }
 
 TEST(FoldedGroupNorm, EqualsNormThenScaleShiftThenSiluWithTheConvolutionBiasFolded) {
-  auto norm = random_norm(4, 16, 1);
+  auto norm = test::random_group_norm(4, 16, 1);
   torch::manual_seed(2);
   // Channel means far from zero and far from each other: the group statistics come from combined
   // channel statistics and must not lose the spread between channels.
@@ -79,7 +70,7 @@ TEST(FoldedGroupNorm, EqualsNormThenScaleShiftThenSiluWithTheConvolutionBiasFold
 }
 
 TEST(FoldedGroupNorm, ConstantGroupsNormaliseToBetaAsGroupNormDoes) {
-  auto norm = random_norm(2, 8, 3);
+  auto norm = test::random_group_norm(2, 8, 3);
   auto h = torch::ones({1, 8, 4, 4}) * 3;  // zero variance everywhere: only eps keeps rstd finite
   h.slice(1, 4, 8) = torch::randn({1, 4, 4, 4});
   torch::NoGradGuard no_grad;
@@ -89,7 +80,7 @@ TEST(FoldedGroupNorm, ConstantGroupsNormaliseToBetaAsGroupNormDoes) {
 }
 
 TEST(FoldedGroupNorm, Bf16IsAsCloseToFloat32AsTheUnfusedBf16Ops) {
-  auto norm = random_norm(8, 32, 4);
+  auto norm = test::random_group_norm(8, 32, 4);
   torch::manual_seed(5);
   auto h = torch::randn({2, 32, 8, 8}) * 2 + torch::randn({1, 32, 1, 1});
   auto bias = torch::randn({32}), scale = 1 + 0.5 * torch::randn({2, 32, 1, 1}), shift = torch::randn({2, 32, 1, 1});
@@ -149,16 +140,11 @@ TEST(FoldedGroupNorm, WholeNestedModelGivesTheSameOutputsFusedOrNot) {
   auto model = build_model(c.model);
   test::randomize(*model, 9);
   torch::manual_seed(10);
-  std::vector<torch::Tensor> z;
-  for (int64_t r : model->resolutions()) z.push_back(torch::randn({2, 3, r, r}));
-  auto t = torch::tensor({10.0f, 900.0f});
-  Conditioning cond;
-  cond.text = torch::randn({2, 7, c.model.text_feature_dim});
-  cond.text_mask = torch::ones({2, 7});
+  const auto in = test::random_model_inputs(*model, c.model.text_feature_dim, 2);
   torch::NoGradGuard no_grad;
-  const auto plain = model->forward(z, t, cond);
+  const auto plain = model->forward(in.z, in.t, in.cond);
   Fusion always(nn::InferenceFusion::Always);
-  const auto fused = model->forward(z, t, cond);
+  const auto fused = model->forward(in.z, in.t, in.cond);
   ASSERT_EQ(fused.size(), plain.size());
   for (size_t l = 0; l < fused.size(); ++l) {
     const double scale = plain[l].abs().max().item<double>();

@@ -8,25 +8,16 @@
 namespace mdm {
 namespace {
 
-torch::nn::GroupNorm random_norm(int64_t groups, int64_t channels, uint64_t seed) {
-  torch::manual_seed(seed);
-  torch::nn::GroupNorm norm(torch::nn::GroupNormOptions(groups, channels));
-  torch::NoGradGuard no_grad;
-  norm->weight.copy_(1 + 0.3 * torch::randn({channels}));
-  norm->bias.copy_(0.2 * torch::randn({channels}));
-  return norm;
-}
-
 TEST(GroupNorm, OutsideCudaAutocastItIsTheModule) {
-  auto norm = random_norm(8, 32, 1);
+  auto norm = test::random_group_norm(8, 32, 1);
   auto x = torch::randn({2, 32, 6, 6}) * 3 + 1;
   EXPECT_TRUE(nn::low_precision_group_norm());  // the default
   EXPECT_TRUE(torch::equal(nn::group_norm(norm, x), norm(x)));
 }
 
 TEST(GroupNorm, Bf16PathIsWithinBf16RoundingAndGivesFloat32Gradients) {
-  auto ref = random_norm(8, 32, 2);
-  auto low = random_norm(8, 32, 2);
+  auto ref = test::random_group_norm(8, 32, 2);
+  auto low = test::random_group_norm(8, 32, 2);
   torch::manual_seed(3);
   auto x = (torch::randn({2, 32, 6, 6}) * 3 + 1).requires_grad_(true);
   auto x_low = x.detach().clone().requires_grad_(true);
