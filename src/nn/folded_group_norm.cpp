@@ -60,16 +60,17 @@ torch::Tensor folded_group_norm_silu(const torch::Tensor& h, const torch::nn::Gr
   const std::vector<int64_t> grouped{B, G, C / G}, per_group{1, G, C / G};
   const auto as_grouped = [&](const torch::Tensor& t) { return t.to(torch::kFloat).reshape(grouped); };
   auto [mean, var] = channel_moments(h);
+  const auto fbias = bias.defined() ? bias.to(torch::kFloat).view(per_group) : torch::Tensor();
   auto m = mean.view(grouped);
   const auto v = var.view(grouped);
-  if (bias.defined()) m = m + bias.to(torch::kFloat).view(per_group);
+  if (bias.defined()) m = m + fbias;
   // Group statistics from channel statistics (Chan): var_g = mean_c(var_c + (mean_c − mean_g)²).
   const auto group_mean = m.mean(-1, /*keepdim=*/true);
   const auto d = m - group_mean;
   const auto rstd = torch::addcmul(v, d, d).mean(-1, /*keepdim=*/true).add_(o.eps()).rsqrt_();
   // norm(h + bias) = (h + bias − mean_g)·rstd·γ + β = h·a + (bias − mean_g)·a + β, with a = rstd·γ.
   torch::Tensor a, b;
-  const auto centre = bias.defined() ? bias.to(torch::kFloat).view(per_group) - group_mean : -group_mean;
+  const auto centre = bias.defined() ? fbias - group_mean : -group_mean;
   if (o.affine()) {
     a = rstd * norm->weight.to(torch::kFloat).view(per_group);
     b = torch::addcmul(norm->bias.to(torch::kFloat).view(per_group), centre, a);
