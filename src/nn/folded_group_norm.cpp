@@ -3,31 +3,63 @@
 
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
+#include <array>
 #include <atomic>
+#include <stdexcept>
 
 namespace mdm::nn {
 
 namespace {
-std::atomic<InferenceFusion> g_fusion{InferenceFusion::Auto};
+
+std::atomic<Fusion> g_inference_fusion{Fusion::Auto};
+std::atomic<Fusion> g_training_fusion{Fusion::Auto};
+
+// float32 for the statistics of any activation, float64 for a float64 one (tests differentiate in float64).
+torch::ScalarType statistics_dtype(const torch::Tensor& x) {
+  return x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+}
+
 }  // namespace
 
-void set_inference_fusion(InferenceFusion fusion) { g_fusion = fusion; }
-InferenceFusion inference_fusion() { return g_fusion; }
+void set_inference_fusion(Fusion fusion) { g_inference_fusion = fusion; }
+Fusion inference_fusion() { return g_inference_fusion; }
+void set_training_fusion(Fusion fusion) { g_training_fusion = fusion; }
+Fusion training_fusion() { return g_training_fusion; }
 
-FusionPlan inference_fusion_plan(const torch::Tensor& x) {
+std::string to_string(Fusion fusion) {
+  switch (fusion) {
+    case Fusion::Off:
+      return "off";
+    case Fusion::Auto:
+      return "auto";
+    case Fusion::Always:
+      return "always";
+  }
+  return "?";
+}
+
+Fusion parse_fusion(const std::string& name) {
+  for (const auto f : {Fusion::Off, Fusion::Auto, Fusion::Always}) {
+    if (name == to_string(f)) return f;
+  }
+  throw std::invalid_argument("fusion setting '" + name + "': expected off, auto or always");
+}
+
+FusionPlan fusion_plan(const torch::Tensor& x) {
+  const bool training = torch::GradMode::is_enabled();
   FusionPlan plan;
-  if (torch::GradMode::is_enabled()) return plan;
-  switch (g_fusion.load()) {
-    case InferenceFusion::Off:
+  switch ((training ? g_training_fusion : g_inference_fusion).load()) {
+    case Fusion::Off:
       break;
-    case InferenceFusion::Always:
+    case Fusion::Always:
       plan = {true, true, true};
       break;
-    case InferenceFusion::Auto:
-      // Channels-last activations keep the unfused ops: the statistics kernel would need a copy of them.
-      plan.active = x.is_cuda() && x.is_contiguous() && x.numel() >= kFusionMinElements;
+    case Fusion::Auto:
+      // Channels-last activations keep the unfused ops: the statistics kernels would need a copy of them.
+      plan.fused_kernels = x.is_cuda() && x.is_contiguous() && x.numel() >= kFusionMinElements &&
+                           pointwise_backend(x) == "jiterator";
+      plan.active = training ? plan.fused_kernels : x.is_cuda() && x.is_contiguous() && x.numel() >= kFusionMinElements;
       plan.fold_bias = plan.active;
-      plan.fused_kernels = plan.active && pointwise_backend(x) == "jiterator";
       break;
   }
   return plan;
@@ -36,58 +68,212 @@ FusionPlan inference_fusion_plan(const torch::Tensor& x) {
 std::pair<torch::Tensor, torch::Tensor> channel_moments(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() >= 3, "channel_moments: expected [B, C, ...], got ", x.sizes());
   const int64_t B = x.size(0), C = x.size(1);
-  if (x.is_cuda()) {
+  if (x.is_cuda() && x.scalar_type() != torch::kDouble) {
     // One Welford pass reading x in its own dtype, float32 results: the statistics kernel of
     // SyncBatchNorm, on x seen as one sample with B·C channels. It returns 1/sqrt(var + eps); the tiny eps
     // keeps a constant channel finite (var comes back as 1e-30) and is lost in rounding anywhere else.
     auto [mean, invstd] = at::batch_norm_stats(x.reshape({1, B * C, -1}), /*eps=*/1e-30);
     return {mean.view({B, C}), invstd.pow(-2).view({B, C})};
   }
-  auto [var, mean] = at::var_mean(x.reshape({B, C, -1}).to(torch::kFloat), at::IntArrayRef{2}, /*unbiased=*/false,
-                                  /*keepdim=*/false);
+  auto [var, mean] = at::var_mean(x.reshape({B, C, -1}).to(statistics_dtype(x)), at::IntArrayRef{2},
+                                  /*unbiased=*/false, /*keepdim=*/false);
   return {mean, var};
 }
+
+std::pair<torch::Tensor, torch::Tensor> channel_gradient_sums(const torch::Tensor& dz, const torch::Tensor& x,
+                                                              const torch::Tensor& mean) {
+  TORCH_CHECK(dz.sizes() == x.sizes() && dz.scalar_type() == x.scalar_type() && x.dim() >= 3,
+              "channel_gradient_sums: dz ", dz.sizes(), " ", dz.scalar_type(), " and x ", x.sizes(), " ",
+              x.scalar_type(), " must be [B, C, ...] of one shape and dtype");
+  const int64_t B = x.size(0), C = x.size(1);
+  if (x.is_cuda() && x.scalar_type() != torch::kDouble) {
+    // SyncBatchNorm's backward reduction: both sums in one pass over dz and x. invstd only scales the
+    // weight gradient, which is not asked for.
+    const auto flat_mean = mean.reshape({B * C});
+    auto sums = at::batch_norm_backward_reduce(dz.reshape({1, B * C, -1}), x.reshape({1, B * C, -1}), flat_mean,
+                                               torch::ones_like(flat_mean), /*weight=*/{}, /*input_g=*/true,
+                                               /*weight_g=*/false, /*bias_g=*/false);
+    return {std::get<0>(sums).view({B, C}), std::get<1>(sums).view({B, C})};
+  }
+  const auto op = mean.scalar_type();
+  const auto d = dz.reshape({B, C, -1}).to(op);
+  return {d.sum(-1), (d * (x.reshape({B, C, -1}).to(op) - mean.unsqueeze(-1))).sum(-1)};
+}
+
+namespace {
+
+// The optional operands in the statistics dtype, as [1 or B, G, C/G] (undefined where absent).
+struct Operands {
+  torch::Tensor bias, weight, beta, scale, shift;
+};
+
+// The folded form's numbers, in the statistics dtype, as [B, G, C/G] or [B, G, 1].
+struct Folding {
+  torch::Tensor channel_mean;  // mean of h per (sample, channel)
+  torch::Tensor group_mean;    // mean of h + bias per (sample, group)
+  torch::Tensor rstd;          // 1/sqrt(var + eps) of h + bias per (sample, group)
+  torch::Tensor centre;        // bias − group mean
+  torch::Tensor a, b;          // y = silu(h·a + b)
+};
+
+Operands operands(const torch::Tensor& h, int64_t groups, const torch::Tensor& bias, const torch::Tensor& weight,
+                  const torch::Tensor& beta, const torch::Tensor& scale, const torch::Tensor& shift) {
+  const int64_t B = h.size(0), C = h.size(1);
+  const auto dtype = statistics_dtype(h);
+  const std::vector<int64_t> per_sample{B, groups, C / groups}, per_group{1, groups, C / groups};
+  auto as = [dtype](const torch::Tensor& t, const std::vector<int64_t>& shape) {
+    return t.defined() ? t.to(dtype).reshape(shape) : t;
+  };
+  return {as(bias, per_group), as(weight, per_group), as(beta, per_group), as(scale, per_sample),
+          as(shift, per_sample)};
+}
+
+Folding fold(const torch::Tensor& h, int64_t groups, double eps, const Operands& p) {
+  const int64_t B = h.size(0), C = h.size(1);
+  const std::vector<int64_t> grouped{B, groups, C / groups};
+  auto [mean, var] = channel_moments(h);
+  Folding f;
+  f.channel_mean = mean.view(grouped);
+  const auto m = p.bias.defined() ? f.channel_mean + p.bias : f.channel_mean;
+  // Group statistics from channel statistics (Chan): var_g = mean_c(var_c + (mean_c − mean_g)²).
+  f.group_mean = m.mean(-1, /*keepdim=*/true);
+  const auto d = m - f.group_mean;
+  f.rstd = torch::addcmul(var.view(grouped), d, d).mean(-1, /*keepdim=*/true).add_(eps).rsqrt_();
+  // norm(h + bias) = (h + bias − mean_g)·rstd·γ + β = h·a + (bias − mean_g)·a + β, with a = rstd·γ.
+  f.centre = p.bias.defined() ? p.bias - f.group_mean : -f.group_mean;
+  f.a = p.weight.defined() ? f.rstd * p.weight : f.rstd.expand(grouped);
+  f.b = p.beta.defined() ? torch::addcmul(p.beta, f.centre, f.a) : f.centre * f.a;
+  if (p.scale.defined()) {
+    f.a = f.a * p.scale;
+    f.b = f.b * p.scale;
+  }
+  if (p.shift.defined()) f.b = f.b + p.shift;
+  return f;
+}
+
+// [B, C, 1, ...]: per-(sample, channel) values broadcasting against h.
+std::vector<int64_t> broadcast_shape(const torch::Tensor& h) {
+  std::vector<int64_t> shape(static_cast<size_t>(h.dim()), 1);
+  shape[0] = h.size(0);
+  shape[1] = h.size(1);
+  return shape;
+}
+
+using OptionalTensor = c10::optional<torch::Tensor>;
+torch::Tensor value(const OptionalTensor& t) { return t.has_value() ? *t : torch::Tensor(); }
+OptionalTensor optional(const torch::Tensor& t) { return t.defined() ? OptionalTensor(t) : OptionalTensor(); }
+
+// Inputs: h, bias, norm weight, norm bias, scale, shift; the last five optional (autograd's Function takes
+// an absent tensor as an empty optional, not as an undefined tensor, and gives it no edge).
+struct FoldedGroupNormSiluFunction : torch::autograd::Function<FoldedGroupNormSiluFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
+                               const OptionalTensor& bias_in, const OptionalTensor& weight_in,
+                               const OptionalTensor& beta_in, const OptionalTensor& scale_in,
+                               const OptionalTensor& shift_in, int64_t groups, double eps) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    const auto bias = value(bias_in), weight = value(weight_in), beta = value(beta_in), scale = value(scale_in),
+               shift = value(shift_in);
+    const auto p = operands(h, groups, bias, weight, beta, scale, shift);
+    const auto f = fold(h, groups, eps, p);
+    // a and b as the kernel sees them (rounded to h's dtype), so that backward differentiates at the z
+    // forward computed.
+    const auto shape = broadcast_shape(h);
+    const auto a = f.a.reshape(shape).to(h.scalar_type()), b = f.b.reshape(shape).to(h.scalar_type());
+    ctx->save_for_backward({h, bias, weight, beta, scale, shift, f.channel_mean, f.rstd, f.centre, a, b});
+    ctx->saved_data["groups"] = groups;
+    return scale_shift_silu(h, a, b);
+  }
+
+  // With x = h + bias, x̂ = (x − mean_g)·rstd, n = γ·x̂ + β, z = n·s + t, y = silu(z) and the sums
+  // S1 = Σdz, S2 = Σdz·x̂ per (sample, channel): dt = S1, ds = γ·S2 + β·S1, dγ = Σ_b s·S2, dβ = Σ_b s·S1,
+  // and GroupNorm's backward with g = γ·s, N = (C/G)·L elements per group, M1 = Σ_c g·S1 / N and
+  // M2 = Σ_c g·S2 / N: dx = rstd·(g·dz − M1 − x̂·M2) = dz·α + h·β' + γ' per (sample, channel), with
+  // α = rstd·g, β' = −rstd²·M2, γ' = −rstd·M1 + β'·(bias − mean_g). dbias = Σ_b Σ_L dx = Σ_b (α·S1 +
+  // β'·L·mean_c(h) + L·γ').
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    const auto saved = ctx->get_saved_variables();
+    const auto &h = saved[0], &bias = saved[1], &weight = saved[2], &beta = saved[3], &scale = saved[4],
+               &shift = saved[5], &channel_mean = saved[6], &rstd = saved[7], &centre = saved[8], &a = saved[9],
+               &b = saved[10];
+    const int64_t groups = ctx->saved_data["groups"].toInt();
+    const int64_t B = h.size(0), C = h.size(1), L = h.numel() / (B * C);
+    const std::vector<int64_t> grouped{B, groups, C / groups};
+    const auto p = operands(h, groups, bias, weight, beta, scale, shift);
+    // Autograd numbers the edges of the present inputs only.
+    std::array<bool, 6> needs{};
+    for (size_t i = 0, edge = 0; i < needs.size(); ++i) {
+      if (saved[i].defined()) needs[i] = ctx->needs_input_grad(edge++);
+    }
+
+    const auto dz = scale_shift_silu_backward(grads[0].contiguous(), h, a, b);
+    auto [sum_dz, sum_dz_hmu] = channel_gradient_sums(dz, h, channel_mean.reshape({B, C}));
+    const auto S1 = sum_dz.view(grouped);
+    // Σdz·x̂ = rstd·Σdz·(h − mean_c + mean_c + bias − mean_g).
+    const auto S2 = rstd * torch::addcmul(sum_dz_hmu.view(grouped), channel_mean + centre, S1);
+
+    auto like = [](const torch::Tensor& grad, const torch::Tensor& input) {
+      return grad.reshape(input.sizes()).to(input.scalar_type());
+    };
+    torch::Tensor dh, dbias, dweight, dbeta, dscale, dshift;
+    if (needs[5]) dshift = like(S1, shift);
+    if (needs[4]) {
+      auto ds = p.weight.defined() ? S2 * p.weight : S2;
+      if (p.beta.defined()) ds = torch::addcmul(ds, S1, p.beta);
+      dscale = like(ds, scale);
+    }
+    if (needs[2]) dweight = like((p.scale.defined() ? p.scale * S2 : S2).sum(0), weight);
+    if (needs[3]) dbeta = like((p.scale.defined() ? p.scale * S1 : S1).sum(0), beta);
+    if (needs[0] || needs[1]) {
+      torch::Tensor g = p.weight.defined() ? p.weight.expand(grouped) : torch::ones(grouped, S1.options());
+      if (p.scale.defined()) g = g * p.scale;
+      const double n = static_cast<double>((C / groups) * L);
+      const auto m1 = (g * S1).sum(-1, /*keepdim=*/true).div_(n);
+      const auto m2 = (g * S2).sum(-1, /*keepdim=*/true).div_(n);
+      const auto alpha = rstd * g;
+      const auto beta_h = -(rstd * rstd * m2);
+      const auto gamma = torch::addcmul(-(rstd * m1), beta_h, centre).expand(grouped);
+      const auto shape = broadcast_shape(h);
+      if (needs[0]) {
+        dh = affine_combination(dz, h, alpha.reshape(shape), beta_h.expand(grouped).reshape(shape),
+                                gamma.reshape(shape));
+      }
+      if (needs[1]) {
+        const auto per_channel = alpha * S1 + static_cast<double>(L) * (beta_h * channel_mean + gamma);
+        dbias = like(per_channel.sum(0), bias);
+      }
+    }
+    return {dh, dbias, dweight, dbeta, dscale, dshift, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
 
 torch::Tensor folded_group_norm_silu(const torch::Tensor& h, const torch::nn::GroupNorm& norm,
                                      const torch::Tensor& bias, const torch::Tensor& scale,
                                      const torch::Tensor& shift) {
-  // Everything but the two passes over h works on [B, C] values: few ops, for the launches they cost.
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const auto& o = norm->options;
-  const int64_t B = h.size(0), C = h.size(1), G = o.num_groups();
+  const int64_t C = h.size(1), G = o.num_groups();
   TORCH_CHECK(C == o.num_channels() && C % G == 0, "folded_group_norm_silu: ", C, " channels for a GroupNorm of ",
               o.num_channels(), " channels in ", G, " groups");
-  const std::vector<int64_t> grouped{B, G, C / G}, per_group{1, G, C / G};
-  const auto as_grouped = [&](const torch::Tensor& t) { return t.to(torch::kFloat).reshape(grouped); };
-  auto [mean, var] = channel_moments(h);
-  const auto fbias = bias.defined() ? bias.to(torch::kFloat).view(per_group) : torch::Tensor();
-  auto m = mean.view(grouped);
-  const auto v = var.view(grouped);
-  if (bias.defined()) m = m + fbias;
-  // Group statistics from channel statistics (Chan): var_g = mean_c(var_c + (mean_c − mean_g)²).
-  const auto group_mean = m.mean(-1, /*keepdim=*/true);
-  const auto d = m - group_mean;
-  const auto rstd = torch::addcmul(v, d, d).mean(-1, /*keepdim=*/true).add_(o.eps()).rsqrt_();
-  // norm(h + bias) = (h + bias − mean_g)·rstd·γ + β = h·a + (bias − mean_g)·a + β, with a = rstd·γ.
-  torch::Tensor a, b;
-  const auto centre = bias.defined() ? fbias - group_mean : -group_mean;
-  if (o.affine()) {
-    a = rstd * norm->weight.to(torch::kFloat).view(per_group);
-    b = torch::addcmul(norm->bias.to(torch::kFloat).view(per_group), centre, a);
-  } else {
-    a = rstd.expand(grouped);
-    b = centre * a;
+  const torch::Tensor weight = o.affine() ? norm->weight : torch::Tensor();
+  const torch::Tensor beta = o.affine() ? norm->bias : torch::Tensor();
+  const bool differentiate = torch::GradMode::is_enabled() && [&] {
+    for (const auto* t : {&h, &bias, &weight, &beta, &scale, &shift}) {
+      if (t->defined() && t->requires_grad()) return true;
+    }
+    return false;
+  }();
+  if (differentiate) {
+    return FoldedGroupNormSiluFunction::apply(h, optional(bias), optional(weight), optional(beta), optional(scale),
+                                              optional(shift), G, o.eps());
   }
-  if (scale.defined()) {
-    const auto s = as_grouped(scale);
-    a = a * s;
-    b = b * s;
-  }
-  if (shift.defined()) b = b + as_grouped(shift);
-  std::vector<int64_t> shape(static_cast<size_t>(h.dim()), 1);
-  shape[0] = B;
-  shape[1] = C;
-  return scale_shift_silu(h, a.reshape(shape), b.reshape(shape));
+  // Everything but the two passes over h works on [B, C] values: few ops, for the launches they cost.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  const auto f = fold(h, G, o.eps(), operands(h, G, bias, weight, beta, scale, shift));
+  const auto shape = broadcast_shape(h);
+  return scale_shift_silu(h, f.a.reshape(shape), f.b.reshape(shape));
 }
 
 }  // namespace mdm::nn

@@ -36,6 +36,18 @@ const std::string kScaleShiftSilu = R"(template <typename T> T mdm_scale_shift_s
 const std::string kAddBiasResidual = R"(template <typename T> T mdm_add_bias_residual(T x, T bias, T residual) {
   return static_cast<T>(static_cast<float>(x) + static_cast<float>(bias) + static_cast<float>(residual));
 })";
+// silu'(z) = σ(z)·(1 + z·(1 − σ(z))).
+const std::string kScaleShiftSiluBackward = R"(template <typename T> T mdm_scale_shift_silu_backward(T dy, T x, T a, T b) {
+  const float z = static_cast<float>(x) * static_cast<float>(a) + static_cast<float>(b);
+  const float s = 1.0f / (1.0f + expf(-z));
+  return static_cast<T>(static_cast<float>(dy) * s * (1.0f + z * (1.0f - s)));
+})";
+const std::string kAffineCombination = R"(template <typename T>
+T mdm_affine_combination(T dz, T x, T alpha, T beta_hi, T beta_lo, T gamma_hi, T gamma_lo) {
+  const float beta = static_cast<float>(beta_hi) + static_cast<float>(beta_lo);
+  const float gamma = static_cast<float>(gamma_hi) + static_cast<float>(gamma_lo);
+  return static_cast<T>(static_cast<float>(dz) * static_cast<float>(alpha) + static_cast<float>(x) * beta + gamma);
+})";
 
 // One jitted kernel's output (its inputs broadcast as ATen's ops broadcast); undefined, and the jiterator
 // switched off for the process, if it cannot be compiled or launched.
@@ -74,7 +86,10 @@ torch::Tensor scale_shift_silu(const torch::Tensor& x, const torch::Tensor& a, c
   return torch::silu_(y);
 }
 
-torch::Tensor add_bias_residual(const torch::Tensor& x, const torch::Tensor& bias, const torch::Tensor& residual) {
+namespace {
+
+torch::Tensor add_bias_residual_forward(const torch::Tensor& x, const torch::Tensor& bias,
+                                        const torch::Tensor& residual) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   TORCH_CHECK(bias.dim() == 1 && x.dim() >= 2 && bias.size(0) == x.size(1), "add_bias_residual: bias of shape ",
               bias.sizes(), " for x of shape ", x.sizes());
@@ -90,6 +105,86 @@ torch::Tensor add_bias_residual(const torch::Tensor& x, const torch::Tensor& bia
 #endif
   // What a convolution with its bias followed by the residual add computes.
   return (x + b.to(x.scalar_type())) + residual;
+}
+
+// dy goes to x and to the residual unchanged (in their dtypes), and summed per channel to the bias: what
+// autograd gives the convolution bias and the residual add it replaces.
+struct AddBiasResidualFunction : torch::autograd::Function<AddBiasResidualFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& bias,
+                               const torch::Tensor& residual) {
+    ctx->saved_data["x_dtype"] = static_cast<int64_t>(x.scalar_type());
+    ctx->saved_data["bias_dtype"] = static_cast<int64_t>(bias.scalar_type());
+    ctx->saved_data["residual_dtype"] = static_cast<int64_t>(residual.scalar_type());
+    return add_bias_residual_forward(x, bias, residual);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto& dy = grads[0];
+    auto dtype = [&](const char* key) { return static_cast<torch::ScalarType>(ctx->saved_data[key].toInt()); };
+    torch::Tensor dx, dbias, dresidual;
+    if (ctx->needs_input_grad(0)) dx = dy.to(dtype("x_dtype"));
+    if (ctx->needs_input_grad(1)) {
+      std::vector<int64_t> dims;
+      for (int64_t d = 0; d < dy.dim(); ++d) {
+        if (d != 1) dims.push_back(d);
+      }
+      const auto op = dy.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+      dbias = dy.sum(dims, /*keepdim=*/false, op).to(dtype("bias_dtype"));
+    }
+    if (ctx->needs_input_grad(2)) dresidual = dy.to(dtype("residual_dtype"));
+    return {dx, dbias, dresidual};
+  }
+};
+
+}  // namespace
+
+torch::Tensor add_bias_residual(const torch::Tensor& x, const torch::Tensor& bias, const torch::Tensor& residual) {
+  if (torch::GradMode::is_enabled() && (x.requires_grad() || bias.requires_grad() || residual.requires_grad())) {
+    return AddBiasResidualFunction::apply(x, bias, residual);
+  }
+  return add_bias_residual_forward(x, bias, residual);
+}
+
+torch::Tensor scale_shift_silu_backward(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& a,
+                                        const torch::Tensor& b) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  const auto xa = a.to(x.scalar_type()), xb = b.to(x.scalar_type());
+  const auto g = dy.to(x.scalar_type());
+#if MDM_JITERATOR
+  if (use_jiterator(x)) {
+    if (auto dz = launch(kScaleShiftSiluBackward, "mdm_scale_shift_silu_backward", {g, x, xa, xb}); dz.defined()) {
+      return dz;
+    }
+  }
+#endif
+  // The derivative of what scale_shift_silu's ATen form computes.
+  return at::silu_backward(g, torch::addcmul(xb, x, xa));
+}
+
+torch::Tensor affine_combination(const torch::Tensor& dz, const torch::Tensor& x, const torch::Tensor& alpha,
+                                 const torch::Tensor& beta, const torch::Tensor& gamma) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  TORCH_CHECK(dz.sizes() == x.sizes() && dz.scalar_type() == x.scalar_type(), "affine_combination: dz ", dz.sizes(),
+              " ", dz.scalar_type(), " and x ", x.sizes(), " ", x.scalar_type(), " differ");
+#if MDM_JITERATOR
+  if (use_jiterator(dz)) {
+    const auto dtype = dz.scalar_type();
+    auto split = [dtype](const torch::Tensor& v) {
+      const auto f = v.to(torch::kFloat);
+      auto hi = f.to(dtype);
+      return std::make_pair(hi, (f - hi.to(torch::kFloat)).to(dtype));
+    };
+    const auto [beta_hi, beta_lo] = split(beta);
+    const auto [gamma_hi, gamma_lo] = split(gamma);
+    auto y = launch(kAffineCombination, "mdm_affine_combination",
+                    {dz, x, alpha.to(dtype), beta_hi, beta_lo, gamma_hi, gamma_lo});
+    if (y.defined()) return y;
+  }
+#endif
+  const auto op = dz.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  auto y = dz.to(op) * alpha.to(op);
+  y.addcmul_(x.to(op), beta.to(op)).add_(gamma.to(op));
+  return y.to(dz.scalar_type());
 }
 
 std::string pointwise_backend(const torch::Tensor& x) { return use_jiterator(x) ? "jiterator" : "aten"; }

@@ -33,8 +33,8 @@ torch::Tensor conv_without_bias(const tnn::Conv2d& conv, const torch::Tensor& x)
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
   auto scale_shift = time_layer(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1).chunk(2, 1);  // 2 × [B, Cout, 1, 1]
-  if (const auto plan = inference_fusion_plan(x); plan.active) {
-    // The same function in fewer passes (nn/folded_group_norm.h).
+  if (const auto plan = fusion_plan(x); plan.active) {
+    // The same function in fewer passes, forward and backward (nn/folded_group_norm.h).
     auto h = plan.fused_kernels ? folded_group_norm_silu(x, norm1) : torch::silu(group_norm(norm1, x));
     h = plan.fold_bias ? conv_without_bias(conv1, h) : conv1(h);
     h = folded_group_norm_silu(h, norm2, plan.fold_bias ? conv1->bias : torch::Tensor(), 1 + scale_shift[0],

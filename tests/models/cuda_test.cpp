@@ -234,7 +234,7 @@ TEST(Cuda, FusedInferenceKernelsGiveTheUnfusedOpsResults) {
   auto sum_expected = x.to(torch::kFloat) + bias.view({1, 64, 1, 1}) + r.to(torch::kFloat);
   EXPECT_LT((sum.to(torch::kFloat) - sum_expected).abs().max().item<double>(),
             sum_expected.abs().max().item<double>() / 128);
-  const auto plan = nn::inference_fusion_plan(torch::empty({nn::kFusionMinElements, 1, 1}, cuda));
+  const auto plan = nn::fusion_plan(torch::empty({nn::kFusionMinElements, 1, 1}, cuda));
   EXPECT_TRUE(plan.active && plan.fold_bias && plan.fused_kernels);
 
   Config c = load_config(config_file("tiny_s16s32.yaml"));
@@ -246,7 +246,7 @@ TEST(Cuda, FusedInferenceKernelsGiveTheUnfusedOpsResults) {
   auto& z = in.z;
   auto& t = in.t;
   const auto& cond = in.cond;
-  auto forward = [&](nn::InferenceFusion fusion, bool bf16) {
+  auto forward = [&](nn::Fusion fusion, bool bf16) {
     const auto was = nn::inference_fusion();
     nn::set_inference_fusion(fusion);
     compat::CudaAutocast autocast(bf16, torch::kBFloat16);
@@ -256,8 +256,8 @@ TEST(Cuda, FusedInferenceKernelsGiveTheUnfusedOpsResults) {
     return out;
   };
   for (bool bf16 : {false, true}) {
-    const auto plain = forward(nn::InferenceFusion::Off, bf16);
-    const auto fused = forward(nn::InferenceFusion::Always, bf16);
+    const auto plain = forward(nn::Fusion::Off, bf16);
+    const auto fused = forward(nn::Fusion::Always, bf16);
     ASSERT_EQ(nn::jiterator_failure(), "");
     for (size_t l = 0; l < plain.size(); ++l) {
       const double scale = plain[l].abs().max().item<double>();
@@ -267,7 +267,7 @@ TEST(Cuda, FusedInferenceKernelsGiveTheUnfusedOpsResults) {
   }
   // The fused kernels inside a CUDA graph (compiled during the warm-up, replayed).
   const auto was = nn::inference_fusion();
-  nn::set_inference_fusion(nn::InferenceFusion::Always);
+  nn::set_inference_fusion(nn::Fusion::Always);
   CudaGraphDenoiser graph(
       [&](const std::vector<torch::Tensor>& zz, const torch::Tensor& tt) {
         compat::CudaAutocast autocast(true, torch::kBFloat16);
@@ -276,12 +276,100 @@ TEST(Cuda, FusedInferenceKernelsGiveTheUnfusedOpsResults) {
       z);
   // The graph sees the step index t − 1 as a [B] tensor filled with one value: compare at one t.
   t.fill_(499);
-  const auto eager_t = forward(nn::InferenceFusion::Always, true);
+  const auto eager_t = forward(nn::Fusion::Always, true);
   auto replayed = graph(z, 500);
   nn::set_inference_fusion(was);
   for (size_t l = 0; l < eager_t.size(); ++l) {
     const double diff = (replayed[l].to(torch::kFloat).cpu() - eager_t[l]).abs().max().item<double>();
     EXPECT_LT(diff, 1e-2 * eager_t[l].abs().max().item<double>()) << "level " << l;
+  }
+}
+
+// The fused training path on the GPU (nn/folded_group_norm.h): its two backward kernels and the backward
+// reduction against float math and the CPU, and a whole model's gradients fused against unfused, in fp32
+// and under bf16 autocast, with a smaller peak memory (it keeps h alone for the norms' backward).
+TEST(Cuda, FusedTrainingPathGivesTheUnfusedGradientsInLessMemory) {
+  MDM_REQUIRE_CUDA();
+  NoTf32 no_tf32;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  ASSERT_EQ(nn::pointwise_backend(torch::empty({0}, cuda)), "jiterator");
+  auto max_diff = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a.to(torch::kFloat).cpu() - b.to(torch::kFloat).cpu()).abs().max().item<double>();
+  };
+  auto max_abs = [](const torch::Tensor& a) { return a.to(torch::kFloat).abs().max().item<double>(); };
+  torch::manual_seed(14);
+  // Channel means far apart (±16): x·β + γ cancels to β·(x − mean), which bf16 coefficients would not keep.
+  const auto centre = 16 * torch::randn({1, 64, 1, 1}, cuda);
+  const auto x = (torch::randn({4, 64, 32, 32}, cuda) + centre).to(torch::kBFloat16);
+  const auto dy = torch::randn({4, 64, 32, 32}, cuda).to(torch::kBFloat16);
+  const auto a = torch::randn({4, 64, 1, 1}, cuda) / 16, b = torch::randn({4, 64, 1, 1}, cuda);
+  const auto dz = nn::scale_shift_silu_backward(dy, x, a, b);
+  ASSERT_EQ(nn::jiterator_failure(), "");
+  EXPECT_EQ(dz.scalar_type(), torch::kBFloat16);
+  {
+    auto bf = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat); };
+    const auto z = x.to(torch::kFloat) * bf(a) + bf(b);
+    const auto s = torch::sigmoid(z);
+    const auto expected = dy.to(torch::kFloat) * s * (1 + z * (1 - s));
+    EXPECT_LT(max_diff(dz, expected), max_abs(expected) / 128);
+  }
+  {
+    const auto alpha = torch::randn({4, 64, 1, 1}, cuda), beta = torch::randn({4, 64, 1, 1}, cuda);
+    const auto y = nn::affine_combination(dz, x, alpha, beta, -beta * centre);
+    ASSERT_EQ(nn::jiterator_failure(), "");
+    EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+    const auto expected = dz.to(torch::kFloat) * alpha + beta * (x.to(torch::kFloat) - centre);
+    EXPECT_LT(max_diff(y, expected), max_abs(expected) / 128);
+  }
+  {
+    const auto mean = nn::channel_moments(x).first;
+    const auto [sum_dz, sum_dz_xmu] = nn::channel_gradient_sums(dz, x, mean);
+    const auto [cpu_dz, cpu_dz_xmu] = nn::channel_gradient_sums(dz.cpu(), x.cpu(), mean.cpu());
+    EXPECT_LT(max_diff(sum_dz, cpu_dz), 1e-3 * max_abs(cpu_dz));
+    EXPECT_LT(max_diff(sum_dz_xmu, cpu_dz_xmu), 1e-3 * max_abs(cpu_dz_xmu));
+  }
+
+  Config c = load_config(config_file("tiny_s16s32.yaml"));
+  auto model = build_model(c.model);
+  randomize(*model, 15);
+  model->to(torch::kCUDA);
+  auto in = random_model_inputs(*model, c.model.text_feature_dim, 16, torch::kCUDA);
+  struct Run {
+    torch::Tensor grad;  // every parameter's gradient, flattened
+    int64_t peak = 0;
+  };
+  auto run = [&](nn::Fusion fusion, bool bf16) {
+    const auto was = nn::training_fusion();
+    nn::set_training_fusion(fusion);
+    model->zero_grad();
+    perf::synchronize(torch::kCUDA);
+    perf::reset_peak_memory(torch::kCUDA);
+    torch::Tensor loss = torch::zeros({}, cuda);
+    {
+      compat::CudaAutocast autocast(bf16, torch::kBFloat16);
+      const auto out = model->forward(in.z, in.t, in.cond);
+      for (size_t l = 0; l < out.size(); ++l) loss = loss + (out[l].to(torch::kFloat) - in.z[l]).square().mean();
+    }
+    loss.backward();
+    perf::synchronize(torch::kCUDA);
+    nn::set_training_fusion(was);
+    Run r;
+    r.peak = perf::peak_memory_bytes(torch::kCUDA);
+    std::vector<torch::Tensor> grads;
+    for (auto& p : model->parameters()) {
+      if (p.grad().defined()) grads.push_back(p.grad().flatten().to(torch::kFloat));
+    }
+    r.grad = torch::cat(grads).cpu();
+    return r;
+  };
+  for (bool bf16 : {false, true}) {
+    const Run plain = run(nn::Fusion::Off, bf16);
+    const Run fused = run(nn::Fusion::Always, bf16);
+    ASSERT_EQ(nn::jiterator_failure(), "");
+    ASSERT_EQ(fused.grad.numel(), plain.grad.numel());
+    const double diff = (fused.grad - plain.grad).norm().item<double>(), norm = plain.grad.norm().item<double>();
+    EXPECT_LT(diff, (bf16 ? 0.05 : 1e-4) * norm) << (bf16 ? "bf16" : "fp32") << ": " << diff << " of " << norm;
+    EXPECT_LT(fused.peak, plain.peak) << (bf16 ? "bf16" : "fp32") << ": " << fused.peak << " vs " << plain.peak;
   }
 }
 

@@ -3,7 +3,8 @@
 // casts, the convolution bias add_ and the other elementwise ops are 60 % of the GPU time). Each function
 // below is one pass over its full-size operands where ATen needs two or three. On CUDA they run as kernels
 // compiled at run time by LibTorch's jiterator (NVRTC); elsewhere, or when that compilation fails (logged
-// once, then never tried again), as the ATen ops they replace. Forward only: they are called under no-grad.
+// once, then never tried again), as the ATen ops they replace. All but add_bias_residual are forward-only
+// building blocks (nn/folded_group_norm.h differentiates through them).
 #pragma once
 
 #include <torch/torch.h>
@@ -16,7 +17,19 @@ namespace mdm::nn {
 // the arithmetic in float32.
 torch::Tensor scale_shift_silu(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& b);
 
+// The gradient of scale_shift_silu with respect to x·a + b: dy·silu'(x·a + b) in x's dtype, with a and b
+// rounded as scale_shift_silu rounds them.
+torch::Tensor scale_shift_silu_backward(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& a,
+                                        const torch::Tensor& b);
+
+// y = dz·alpha + x·beta + gamma in dz's dtype (dz and x of one shape and dtype; alpha, beta, gamma
+// broadcasting against them), the arithmetic in float32. beta and gamma may cancel each other (x·beta +
+// gamma = beta·(x − c)), so in a low-precision dtype each goes to the kernel as two values, hi + lo.
+torch::Tensor affine_combination(const torch::Tensor& dz, const torch::Tensor& x, const torch::Tensor& alpha,
+                                 const torch::Tensor& beta, const torch::Tensor& gamma);
+
 // y = x + bias + residual (bias [C] broadcast over [B, C, ...]), in the dtype x + residual would have.
+// Differentiable: dx and dresidual are dy, dbias its sum over all but the channel dimension.
 torch::Tensor add_bias_residual(const torch::Tensor& x, const torch::Tensor& bias, const torch::Tensor& residual);
 
 // How the two functions above run on tensors like x: "jiterator" (one fused CUDA kernel) or "aten".

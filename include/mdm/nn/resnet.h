@@ -1,7 +1,7 @@
 // ResNet with GroupNorm and scale-shift time injection (reference-facts.md §3.2):
 // h = conv1(silu(GN1(x))); (a, b) = time_layer(silu(temb)); h = conv2(dropout(silu(GN2(h)·(1+a) + b)));
-// out = h + (conv3(x) if Cin ≠ Cout else x). conv2 is zero-initialised. With autograd off, large CUDA
-// activations take the same function in fewer passes (nn/folded_group_norm.h).
+// out = h + (conv3(x) if Cin ≠ Cout else x). conv2 is zero-initialised. Large CUDA activations take the
+// same function in fewer passes, in training and inference (nn/folded_group_norm.h).
 #pragma once
 
 #include <torch/torch.h>
