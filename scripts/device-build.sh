@@ -12,10 +12,12 @@
 #   build      configure and build mdm-bench only (MDM_BUILD_TARGETS overrides; empty = everything)
 #   bench256   the reference's 256² nested model against libmdm, batch 32, bf16, 250-step sampling
 #   cuda_tests builds the rest (tools, tests) and runs the CUDA tests (Cuda.*: the GPU against the CPU, the
-#              fused inference kernels, CUDA graphs in the pipeline)
+#              fused inference and training kernels, CUDA graphs in the pipeline)
+#   unfused_training  libmdm alone on the 256² model with the unfused GroupNorm, scale-shift, SiLU and bias
+#              ops in training (--training-fusion off), the training phases only (~50 s): what the fused
+#              default (nn/folded_group_norm.h) is worth next to bench256's training step
 #   unfused_sampling  libmdm alone on the 256² model, 250-step sampling at batch 8 with the unfused
-#              inference ops (--unfused-inference; ~60 s): what the fused default (nn/folded_group_norm.h)
-#              is worth next to bench256's sampling
+#              inference ops (--inference-fusion off; ~60 s): the same for bench256's sampling
 #   test       the unit suite (not the install/header checks; the CUDA tests too unless cuda_tests ran)
 #   fp32_norms libmdm alone on the 256² model with autocast's float32 GroupNorm (--fp32-norms), the training
 #              phases only (~50 s): what the bf16 GroupNorm default is worth
@@ -25,7 +27,7 @@
 #   bench64    the reference's 64² model against libmdm, batch 64, bf16
 # Also: dist (the NCCL checks in the foreground), bench (bench256 + bench64), fixture (remakes the committed
 # T5 fixture; only when asked for). Each side of each benchmark is capped by MDM_BENCH_LIMIT_S (default
-# 150 s) and leaves its JSON as it goes. The default stages take ~14 min: more than one device call's 10, so
+# 150 s) and leaves its JSON as it goes. The default stages take ~15 min: more than one device call's 10, so
 # a session runs `scripts/device-build.sh` (cut at the limit after the tests) and then, on the still warm
 # machine (within its 30 s idle release), the stages it did not reach (e.g. `scripts/device-build.sh
 # fp32_norms profile channels_last bench64`); the build directory is kept between calls on a warm machine. Measured on the H200 (16 cores): build of
@@ -40,7 +42,8 @@ RESULTS="${OUT:-$PWD/device-out}"
 OUT="${MDM_DEVICE_LOGS:-/tmp/mdm-device-out}"
 mkdir -p "$RESULTS" "$OUT"
 stages=("$@")
-((${#stages[@]})) || stages=(env dist-bg build bench256 cuda_tests unfused_sampling test fp32_norms profile channels_last bench64)
+((${#stages[@]})) || stages=(env dist-bg build bench256 cuda_tests unfused_training unfused_sampling test fp32_norms profile channels_last
+  bench64)
 build_targets="${MDM_BUILD_TARGETS-mdm-bench}"
 build_dir="${MDM_BUILD_DIR:-build-cuda}"
 prefix="$PWD/.device/prefix/usr"
@@ -169,11 +172,12 @@ bench_variant() {  # name mdm-bench-flags...
   cat "$OUT/s64s256_$name.json"
 }
 stage_fp32_norms() { bench_variant fp32_norms --fp32-norms; }        # GroupNorm as autocast runs it
+stage_unfused_training() { bench_variant unfused_training --training-fusion off; }
 stage_unfused_sampling() {
   local bench ref pkg; bench_setup || return 1
   timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" "$bench" --config "$pkg/configs/models/cc12m_256x256.yaml" \
     --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --repeats 1 --no-step --sample-steps 250 \
-    --sample-batches 8 --unfused-inference --json >"$OUT/s64s256_unfused_sampling.json"
+    --sample-batches 8 --inference-fusion off --json >"$OUT/s64s256_unfused_sampling.json"
   cat "$OUT/s64s256_unfused_sampling.json"
 }
 stage_channels_last() { bench_variant channels_last --channels-last; }

@@ -42,9 +42,16 @@ int main(int argc, char** argv) {
                  "(scripts/profile-summary.py sums them by kernel)");
   app.add_flag("--fp32-norms", opt.fp32_norms,
                "under bf16 autocast, GroupNorm in float32 as the reference runs it (default: in bf16)");
-  app.add_flag("--unfused-inference", opt.unfused_inference,
-               "sample with the unfused GroupNorm, scale-shift, SiLU and bias ops (default: fused, "
-               "nn/folded_group_norm.h)");
+  std::string training_fusion = "auto", inference_fusion = "auto";
+  const auto fusion_values = CLI::IsMember({"off", "auto", "always"});
+  app.add_option("--training-fusion", training_fusion,
+                 "fused GroupNorm, scale-shift, SiLU and bias ops in the training phases (nn/folded_group_norm.h): "
+                 "auto = large CUDA activations, off = ATen's ops, always = everywhere")
+      ->check(fusion_values)
+      ->capture_default_str();
+  app.add_option("--inference-fusion", inference_fusion, "the same while sampling")
+      ->check(fusion_values)
+      ->capture_default_str();
   app.add_option("--seed", opt.seed, "seed of the weights and synthetic inputs")->capture_default_str();
   std::string cpu_allocator = "caching";
   app.add_option("--cpu-allocator", cpu_allocator,
@@ -57,6 +64,8 @@ int main(int argc, char** argv) {
     if (cpu_allocator == "caching") mdm::perf::install_caching_cpu_allocator();
     mdm::perf::ensure_correct_cpu_convolutions();  // a LibTorch with wrong CPU convolutions (perf/cpu_conv_check.h)
     opt.step = !no_step;
+    opt.training_fusion = mdm::nn::parse_fusion(training_fusion);
+    opt.inference_fusion = mdm::nn::parse_fusion(inference_fusion);
     opt.sample = !no_sample;
     opt.cuda_graphs = !no_graphs;
     if (app.count("--guidance-scale") > 0) opt.guidance_scale = guidance;

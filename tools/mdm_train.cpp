@@ -2,6 +2,7 @@
 // or srun (WORLD_SIZE / SLURM_NTASKS > 1) every process is one data-parallel rank (docs/distributed.md).
 #include <mdm/distributed/process_group.h>
 #include <mdm/mdm.h>
+#include <mdm/nn/folded_group_norm.h>
 #include <mdm/nn/group_norm.h>
 #include <mdm/perf/cpu_allocator.h>
 #include <mdm/perf/cpu_conv_check.h>
@@ -60,8 +61,16 @@ int main(int argc, char** argv) {
   app.add_flag("--fp32-norms", fp32_norms,
                "under bf16 autocast, run GroupNorm in float32 as the reference does (default: in bf16, less "
                "memory traffic; docs/training.md)");
+  std::string fusion = "auto";
+  app.add_option("--fusion", fusion,
+                 "the ResNets' fused GroupNorm, scale-shift, SiLU and bias ops (nn/folded_group_norm.h): auto = "
+                 "on large CUDA activations, off = ATen's ops, always = everywhere (docs/training.md)")
+      ->check(CLI::IsMember({"off", "auto", "always"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (fp32_norms) mdm::nn::set_low_precision_group_norm(false);
+  mdm::nn::set_training_fusion(mdm::nn::parse_fusion(fusion));
+  mdm::nn::set_inference_fusion(mdm::nn::parse_fusion(fusion));  // the sample grids of log steps
   std::shared_ptr<mdm::distributed::ProcessGroup> group;  // outlives the trainer, see exit_distributed
   try {
     mdm::perf::install_caching_cpu_allocator();  // large activations reuse memory (perf/cpu_allocator.h)

@@ -169,7 +169,8 @@ BenchResult describe(const Config& config, const BenchOptions& o, const Plan& p)
   r.channels_last = o.channels_last;
   r.tf32 = p.device.is_cuda() && o.tf32;
   r.fp32_norms = o.fp32_norms;
-  r.unfused_inference = o.unfused_inference;
+  r.inference_fusion = nn::to_string(o.inference_fusion);
+  r.training_fusion = nn::to_string(o.training_fusion);
   r.libtorch_version = TORCH_VERSION;
   r.libmdm_version = version();
   r.machine = machine_description();
@@ -286,11 +287,18 @@ BenchResult run_benchmark(const Config& config, const BenchOptions& o,
     explicit NormPrecision(bool low) { nn::set_low_precision_group_norm(low); }
     ~NormPrecision() { nn::set_low_precision_group_norm(before); }
   } norm_precision(!o.fp32_norms);
-  struct InferencePath {
-    nn::InferenceFusion before = nn::inference_fusion();
-    explicit InferencePath(bool fused) { nn::set_inference_fusion(fused ? before : nn::InferenceFusion::Off); }
-    ~InferencePath() { nn::set_inference_fusion(before); }
-  } inference_path(!o.unfused_inference);
+  // And the fusion settings (nn/folded_group_norm.h).
+  struct FusionSettings {
+    nn::Fusion inference = nn::inference_fusion(), training = nn::training_fusion();
+    FusionSettings(nn::Fusion in, nn::Fusion tr) {
+      nn::set_inference_fusion(in);
+      nn::set_training_fusion(tr);
+    }
+    ~FusionSettings() {
+      nn::set_inference_fusion(inference);
+      nn::set_training_fusion(training);
+    }
+  } fusion_settings(o.inference_fusion, o.training_fusion);
   BenchResult r = describe(config, o, p);
 
   torch::manual_seed(o.seed);
@@ -321,11 +329,11 @@ BenchResult run_benchmark(const Config& config, const BenchOptions& o,
                                 p.autocast, guidance,      p.tokens,  o.seed};
     r.sample_steps = o.sample_steps;
     r.sampling = detail::measure_sampling(setup, o, r.sampler, log);
-    if (!o.unfused_inference) {
-      r.pointwise_backend = nn::pointwise_backend(torch::empty({0}, torch::TensorOptions().device(p.device)));
-      if (const auto why = nn::jiterator_failure(); !why.empty()) {
-        r.notes.push_back("fused inference kernels fell back to ATen's ops: " + why);
-      }
+  }
+  if (o.inference_fusion != nn::Fusion::Off || o.training_fusion != nn::Fusion::Off) {
+    r.pointwise_backend = nn::pointwise_backend(torch::empty({0}, torch::TensorOptions().device(p.device)));
+    if (const auto why = nn::jiterator_failure(); !why.empty()) {
+      r.notes.push_back("fused kernels fell back to ATen's ops: " + why);
     }
   }
   return r;

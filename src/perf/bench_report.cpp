@@ -52,6 +52,9 @@ std::string format_table(const BenchResult& r) {
                      r.text_tokens > 0 ? fmt::format("{} text tokens; ", r.text_tokens) : "", r.warmup, r.repeats,
                      r.channels_last ? "; channels-last" : "", r.tf32 ? "; TF32" : "",
                      r.fp32_norms && r.precision == "bf16" ? "; float32 GroupNorm" : "");
+  out << fmt::format("fused GroupNorm/SiLU/bias ops: training {}, inference {}{}\n", r.training_fusion,
+                     r.inference_fusion,
+                     r.pointwise_backend.empty() ? "" : fmt::format("; kernels: {}", r.pointwise_backend));
   out << fmt::format("{:<17} {:>11} {:>11} {:>11} {:>10} {:>12} {:>11}\n", "phase", "median", "min", "max", "images/s",
                      "peak memory", "CPU time");
   auto row = [&](const char* name, const Timing& t, int64_t peak) {
@@ -75,10 +78,7 @@ std::string format_table(const BenchResult& r) {
     out << "\n";
   }
   if (!r.sampling.empty()) {
-    out << fmt::format("sampling: {}{}\n", r.sampler,
-                       r.unfused_inference ? "; unfused inference ops"
-                       : r.pointwise_backend.empty() ? ""
-                                                     : fmt::format("; fused inference ops ({})", r.pointwise_backend));
+    out << fmt::format("sampling: {}\n", r.sampler);
     for (const auto& l : r.sampling) {
       const std::string what = fmt::format("batch {}{}", l.batch, l.cuda_graph ? ", CUDA graph" : "");
       if (l.seconds) {
@@ -109,7 +109,8 @@ std::string to_json(const BenchResult& r) {
   j["channels_last"] = r.channels_last;
   j["tf32"] = r.tf32;
   j["fp32_norms"] = r.fp32_norms;
-  j["unfused_inference"] = r.unfused_inference;
+  j["training_fusion"] = r.training_fusion;
+  j["inference_fusion"] = r.inference_fusion;
   if (!r.pointwise_backend.empty()) j["pointwise_backend"] = r.pointwise_backend;
   if (!r.profile_error.empty()) j["profile_error"] = r.profile_error;
   j["libtorch_version"] = r.libtorch_version;

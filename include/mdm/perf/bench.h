@@ -8,6 +8,7 @@
 #pragma once
 
 #include <mdm/config/config.h>
+#include <mdm/nn/folded_group_norm.h>
 #include <mdm/perf/timing.h>
 
 #include <cstdint>
@@ -40,7 +41,8 @@ struct BenchOptions {
   bool tf32 = false;                     // on CUDA, TF32 for fp32 matmuls and convolutions
   std::string profile_dir;               // when set: Chrome traces of one forward and one step there
   bool fp32_norms = false;               // GroupNorm in float32 under autocast (nn/group_norm.h; the reference's)
-  bool unfused_inference = false;        // sampling runs the unfused ops (nn/folded_group_norm.h), as training does
+  nn::Fusion inference_fusion = nn::Fusion::Auto;  // fused GroupNorm/SiLU/bias ops while sampling (nn/folded_group_norm.h)
+  nn::Fusion training_fusion = nn::Fusion::Auto;   // and in forward, forward+backward and the step
   bool cudnn_benchmark = true;           // on CUDA, let cuDNN pick the fastest algorithms for the fixed shapes
   uint64_t seed = 0;
 };
@@ -64,7 +66,7 @@ struct BenchResult {
   std::string cpu_allocator;  // "caching" (perf/cpu_allocator.h installed) or "malloc" (LibTorch's)
   bool channels_last = false, tf32 = false;
   bool fp32_norms = false;  // GroupNorm ran in float32 under bf16 autocast
-  bool unfused_inference = false;  // sampling ran without the fused inference path
+  std::string inference_fusion, training_fusion;  // the settings the run used ("off", "auto", "always")
   std::string pointwise_backend;   // how the fused path's kernels ran: "jiterator" or "aten" (nn/pointwise.h)
   std::string profile_error;  // why BenchOptions::profile_dir got no traces (empty: it got them, or none asked)
   int64_t parameters = 0;  // of the whole model
