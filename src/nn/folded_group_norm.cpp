@@ -46,9 +46,8 @@ Fusion parse_fusion(const std::string& name) {
 }
 
 FusionPlan fusion_plan(const torch::Tensor& x) {
-  const bool training = torch::GradMode::is_enabled();
   FusionPlan plan;
-  switch ((training ? g_training_fusion : g_inference_fusion).load()) {
+  switch ((torch::GradMode::is_enabled() ? g_training_fusion : g_inference_fusion).load()) {
     case Fusion::Off:
       break;
     case Fusion::Always:
@@ -56,10 +55,10 @@ FusionPlan fusion_plan(const torch::Tensor& x) {
       break;
     case Fusion::Auto:
       // Channels-last activations keep the unfused ops: the statistics kernels would need a copy of them.
-      plan.fused_kernels = x.is_cuda() && x.is_contiguous() && x.numel() >= kFusionMinElements &&
-                           pointwise_backend(x) == "jiterator";
-      plan.active = training ? plan.fused_kernels : x.is_cuda() && x.is_contiguous() && x.numel() >= kFusionMinElements;
-      plan.fold_bias = plan.active;
+      // Without the fused kernels, their ATen stand-ins cost more passes than they save.
+      plan.active =
+          x.is_cuda() && x.is_contiguous() && x.numel() >= kFusionMinElements && pointwise_backend(x) == "jiterator";
+      plan.fold_bias = plan.fused_kernels = plan.active;
       break;
   }
   return plan;
@@ -107,13 +106,12 @@ struct Operands {
   torch::Tensor bias, weight, beta, scale, shift;
 };
 
-// The folded form's numbers, in the statistics dtype, as [B, G, C/G] or [B, G, 1].
+// The folded form's numbers, in the statistics dtype, [B, G, C/G] (rstd [B, G, 1]).
 struct Folding {
   torch::Tensor channel_mean;  // mean of h per (sample, channel)
-  torch::Tensor group_mean;    // mean of h + bias per (sample, group)
   torch::Tensor rstd;          // 1/sqrt(var + eps) of h + bias per (sample, group)
-  torch::Tensor centre;        // bias − group mean
-  torch::Tensor a, b;          // y = silu(h·a + b)
+  torch::Tensor centre;        // group mean of h + bias, less the bias: norm(h + bias) ∝ h − centre
+  torch::Tensor a, b;          // y = silu((h − centre)·a + b)
 };
 
 Operands operands(const torch::Tensor& h, int64_t groups, const torch::Tensor& bias, const torch::Tensor& weight,
@@ -136,13 +134,14 @@ Folding fold(const torch::Tensor& h, int64_t groups, double eps, const Operands&
   f.channel_mean = mean.view(grouped);
   const auto m = p.bias.defined() ? f.channel_mean + p.bias : f.channel_mean;
   // Group statistics from channel statistics (Chan): var_g = mean_c(var_c + (mean_c − mean_g)²).
-  f.group_mean = m.mean(-1, /*keepdim=*/true);
-  const auto d = m - f.group_mean;
+  const auto group_mean = m.mean(-1, /*keepdim=*/true);
+  const auto d = m - group_mean;
   f.rstd = torch::addcmul(var.view(grouped), d, d).mean(-1, /*keepdim=*/true).add_(eps).rsqrt_();
-  // norm(h + bias) = (h + bias − mean_g)·rstd·γ + β = h·a + (bias − mean_g)·a + β, with a = rstd·γ.
-  f.centre = p.bias.defined() ? p.bias - f.group_mean : -f.group_mean;
-  f.a = p.weight.defined() ? f.rstd * p.weight : f.rstd.expand(grouped);
-  f.b = p.beta.defined() ? torch::addcmul(p.beta, f.centre, f.a) : f.centre * f.a;
+  // norm(h + bias)·s + t = ((h + bias − mean_g)·rstd·γ + β)·s + t = (h − centre)·a + b, with
+  // centre = mean_g − bias, a = rstd·γ·s, b = β·s + t.
+  f.centre = (p.bias.defined() ? group_mean - p.bias : group_mean).expand(grouped);
+  f.a = (p.weight.defined() ? f.rstd * p.weight : f.rstd).expand(grouped);
+  f.b = p.beta.defined() ? p.beta.expand(grouped) : torch::zeros(grouped, f.rstd.options());
   if (p.scale.defined()) {
     f.a = f.a * p.scale;
     f.b = f.b * p.scale;
@@ -175,21 +174,21 @@ struct FoldedGroupNormSiluFunction : torch::autograd::Function<FoldedGroupNormSi
                shift = value(shift_in);
     const auto p = operands(h, groups, bias, weight, beta, scale, shift);
     const auto f = fold(h, groups, eps, p);
-    // a and b as the kernel sees them (rounded to h's dtype), so that backward differentiates at the z
-    // forward computed.
+    // Backward passes the kernel the same centre, a and b: it rounds them as forward did and
+    // differentiates at the pre-activation forward computed.
     const auto shape = broadcast_shape(h);
-    const auto a = f.a.reshape(shape).to(h.scalar_type()), b = f.b.reshape(shape).to(h.scalar_type());
-    ctx->save_for_backward({h, bias, weight, beta, scale, shift, f.channel_mean, f.rstd, f.centre, a, b});
+    const auto centre = f.centre.reshape(shape), a = f.a.reshape(shape), b = f.b.reshape(shape);
+    ctx->save_for_backward({h, bias, weight, beta, scale, shift, f.channel_mean, f.rstd, centre, a, b});
     ctx->saved_data["groups"] = groups;
-    return scale_shift_silu(h, a, b);
+    return scale_shift_silu(h, centre, a, b);
   }
 
-  // With x = h + bias, x̂ = (x − mean_g)·rstd, n = γ·x̂ + β, z = n·s + t, y = silu(z) and the sums
-  // S1 = Σdz, S2 = Σdz·x̂ per (sample, channel): dt = S1, ds = γ·S2 + β·S1, dγ = Σ_b s·S2, dβ = Σ_b s·S1,
-  // and GroupNorm's backward with g = γ·s, N = (C/G)·L elements per group, M1 = Σ_c g·S1 / N and
-  // M2 = Σ_c g·S2 / N: dx = rstd·(g·dz − M1 − x̂·M2) = dz·α + h·β' + γ' per (sample, channel), with
-  // α = rstd·g, β' = −rstd²·M2, γ' = −rstd·M1 + β'·(bias − mean_g). dbias = Σ_b Σ_L dx = Σ_b (α·S1 +
-  // β'·L·mean_c(h) + L·γ').
+  // With x̂ = (h − centre)·rstd (the normalised h + bias), n = γ·x̂ + β, z = n·s + t, y = silu(z) and the
+  // sums S1 = Σdz, S2 = Σdz·x̂ per (sample, channel): dt = S1, ds = γ·S2 + β·S1, dγ = Σ_b s·S2,
+  // dβ = Σ_b s·S1, and GroupNorm's backward with g = γ·s, N = (C/G)·L elements per group,
+  // M1 = Σ_c g·S1 / N and M2 = Σ_c g·S2 / N: dh = rstd·(g·dz − M1 − x̂·M2) = dz·α + (h − centre)·β' + γ'
+  // per (sample, channel), with α = rstd·g, β' = −rstd²·M2, γ' = −rstd·M1. dbias = Σ_b Σ_L dh =
+  // Σ_b (α·S1 + β'·L·(mean_c(h) − centre) + L·γ').
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
@@ -207,11 +206,12 @@ struct FoldedGroupNormSiluFunction : torch::autograd::Function<FoldedGroupNormSi
       if (saved[i].defined()) needs[i] = ctx->needs_input_grad(edge++);
     }
 
-    const auto dz = scale_shift_silu_backward(grads[0].contiguous(), h, a, b);
+    const auto dz = scale_shift_silu_backward(grads[0].contiguous(), h, centre, a, b);
     auto [sum_dz, sum_dz_hmu] = channel_gradient_sums(dz, h, channel_mean.reshape({B, C}));
     const auto S1 = sum_dz.view(grouped);
-    // Σdz·x̂ = rstd·Σdz·(h − mean_c + mean_c + bias − mean_g).
-    const auto S2 = rstd * torch::addcmul(sum_dz_hmu.view(grouped), channel_mean + centre, S1);
+    // Σdz·x̂ = rstd·Σdz·(h − mean_c + mean_c − centre).
+    const auto offset = channel_mean - centre.reshape(grouped);
+    const auto S2 = rstd * torch::addcmul(sum_dz_hmu.view(grouped), offset, S1);
 
     auto like = [](const torch::Tensor& grad, const torch::Tensor& input) {
       return grad.reshape(input.sizes()).to(input.scalar_type());
@@ -232,15 +232,14 @@ struct FoldedGroupNormSiluFunction : torch::autograd::Function<FoldedGroupNormSi
       const auto m1 = (g * S1).sum(-1, /*keepdim=*/true).div_(n);
       const auto m2 = (g * S2).sum(-1, /*keepdim=*/true).div_(n);
       const auto alpha = rstd * g;
-      const auto beta_h = -(rstd * rstd * m2);
-      const auto gamma = torch::addcmul(-(rstd * m1), beta_h, centre).expand(grouped);
+      const auto beta_h = (-(rstd * rstd * m2)).expand(grouped);
+      const auto gamma = (-(rstd * m1)).expand(grouped);
       const auto shape = broadcast_shape(h);
       if (needs[0]) {
-        dh = affine_combination(dz, h, alpha.reshape(shape), beta_h.expand(grouped).reshape(shape),
-                                gamma.reshape(shape));
+        dh = affine_combination(dz, h, centre, alpha.reshape(shape), beta_h.reshape(shape), gamma.reshape(shape));
       }
       if (needs[1]) {
-        const auto per_channel = alpha * S1 + static_cast<double>(L) * (beta_h * channel_mean + gamma);
+        const auto per_channel = alpha * S1 + static_cast<double>(L) * (beta_h * offset + gamma);
         dbias = like(per_channel.sum(0), bias);
       }
     }
@@ -273,7 +272,7 @@ torch::Tensor folded_group_norm_silu(const torch::Tensor& h, const torch::nn::Gr
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const auto f = fold(h, G, o.eps(), operands(h, G, bias, weight, beta, scale, shift));
   const auto shape = broadcast_shape(h);
-  return scale_shift_silu(h, f.a.reshape(shape), f.b.reshape(shape));
+  return scale_shift_silu(h, f.centre.reshape(shape), f.a.reshape(shape), f.b.reshape(shape));
 }
 
 }  // namespace mdm::nn

@@ -29,24 +29,28 @@ std::string g_failure;
 #if MDM_JITERATOR
 // The jiterator allocates the output in the inputs' common dtype, so every input comes in x's dtype (a bf16
 // activation gets a bf16 output); the functions compute in float32 whatever type they are instantiated at.
-const std::string kScaleShiftSilu = R"(template <typename T> T mdm_scale_shift_silu(T x, T a, T b) {
-  const float z = static_cast<float>(x) * static_cast<float>(a) + static_cast<float>(b);
+// x − centre is (x − centre_hi) − centre_lo: the first difference is exact where x is near the centre.
+const std::string kScaleShiftSilu = R"(template <typename T> T mdm_scale_shift_silu(T x, T c_hi, T c_lo, T a, T b) {
+  const float u = static_cast<float>(x) - static_cast<float>(c_hi) - static_cast<float>(c_lo);
+  const float z = u * static_cast<float>(a) + static_cast<float>(b);
   return static_cast<T>(z / (1.0f + expf(-z)));
 })";
 const std::string kAddBiasResidual = R"(template <typename T> T mdm_add_bias_residual(T x, T bias, T residual) {
   return static_cast<T>(static_cast<float>(x) + static_cast<float>(bias) + static_cast<float>(residual));
 })";
 // silu'(z) = σ(z)·(1 + z·(1 − σ(z))).
-const std::string kScaleShiftSiluBackward = R"(template <typename T> T mdm_scale_shift_silu_backward(T dy, T x, T a, T b) {
-  const float z = static_cast<float>(x) * static_cast<float>(a) + static_cast<float>(b);
+const std::string kScaleShiftSiluBackward =
+    R"(template <typename T> T mdm_scale_shift_silu_backward(T dy, T x, T c_hi, T c_lo, T a, T b) {
+  const float u = static_cast<float>(x) - static_cast<float>(c_hi) - static_cast<float>(c_lo);
+  const float z = u * static_cast<float>(a) + static_cast<float>(b);
   const float s = 1.0f / (1.0f + expf(-z));
   return static_cast<T>(static_cast<float>(dy) * s * (1.0f + z * (1.0f - s)));
 })";
 const std::string kAffineCombination = R"(template <typename T>
-T mdm_affine_combination(T dz, T x, T alpha, T beta_hi, T beta_lo, T gamma_hi, T gamma_lo) {
-  const float beta = static_cast<float>(beta_hi) + static_cast<float>(beta_lo);
-  const float gamma = static_cast<float>(gamma_hi) + static_cast<float>(gamma_lo);
-  return static_cast<T>(static_cast<float>(dz) * static_cast<float>(alpha) + static_cast<float>(x) * beta + gamma);
+T mdm_affine_combination(T dz, T x, T c_hi, T c_lo, T alpha, T beta, T gamma) {
+  const float u = static_cast<float>(x) - static_cast<float>(c_hi) - static_cast<float>(c_lo);
+  return static_cast<T>(static_cast<float>(dz) * static_cast<float>(alpha) + u * static_cast<float>(beta) +
+                        static_cast<float>(gamma));
 })";
 
 // One jitted kernel's output (its inputs broadcast as ATen's ops broadcast); undefined, and the jiterator
@@ -73,17 +77,55 @@ bool use_jiterator(const torch::Tensor& x) { return MDM_JITERATOR && x.is_cuda()
 
 }  // namespace
 
-torch::Tensor scale_shift_silu(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& b) {
+namespace {
+
+// float32 for the stand-ins' arithmetic, float64 for float64 x.
+torch::ScalarType arithmetic_dtype(const torch::Tensor& x) {
+  return x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+}
+
+#if MDM_JITERATOR
+// The kernels' operands in x's dtype: the centre as hi + lo, the others rounded.
+struct KernelOperands {
+  torch::Tensor centre_hi, centre_lo;
+  std::vector<torch::Tensor> rounded;
+};
+KernelOperands kernel_operands(const torch::Tensor& x, const torch::Tensor& centre,
+                               std::initializer_list<torch::Tensor> others) {
+  const auto dtype = x.scalar_type();
+  KernelOperands k;
+  const auto c = centre.to(torch::kFloat);
+  k.centre_hi = c.to(dtype);
+  k.centre_lo = (c - k.centre_hi.to(torch::kFloat)).to(dtype);
+  for (const auto& t : others) k.rounded.push_back(t.to(dtype));
+  return k;
+}
+#endif
+
+// (x − centre)·a + b in the stand-ins' arithmetic dtype.
+torch::Tensor pre_activation(const torch::Tensor& x, const torch::Tensor& centre, const torch::Tensor& a,
+                             const torch::Tensor& b) {
+  const auto op = arithmetic_dtype(x);
+  return torch::addcmul(b.to(op), x.to(op) - centre.to(op), a.to(op));
+}
+
+}  // namespace
+
+torch::Tensor scale_shift_silu(const torch::Tensor& x, const torch::Tensor& centre, const torch::Tensor& a,
+                               const torch::Tensor& b) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-  // a and b rounded to x's dtype: their error is of the order of x's own rounding (nn/folded_group_norm.h).
-  const auto xa = a.to(x.scalar_type()), xb = b.to(x.scalar_type());
 #if MDM_JITERATOR
   if (use_jiterator(x)) {
-    if (auto y = launch(kScaleShiftSilu, "mdm_scale_shift_silu", {x, xa, xb}); y.defined()) return y;
+    const auto k = kernel_operands(x, centre, {a, b});
+    if (auto y =
+            launch(kScaleShiftSilu, "mdm_scale_shift_silu", {x, k.centre_hi, k.centre_lo, k.rounded[0], k.rounded[1]});
+        y.defined()) {
+      return y;
+    }
   }
 #endif
-  auto y = torch::addcmul(xb, x, xa);
-  return torch::silu_(y);
+  auto z = pre_activation(x, centre, a, b);
+  return torch::silu_(z).to(x.scalar_type());
 }
 
 namespace {
@@ -145,45 +187,37 @@ torch::Tensor add_bias_residual(const torch::Tensor& x, const torch::Tensor& bia
   return add_bias_residual_forward(x, bias, residual);
 }
 
-torch::Tensor scale_shift_silu_backward(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& a,
-                                        const torch::Tensor& b) {
+torch::Tensor scale_shift_silu_backward(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& centre,
+                                        const torch::Tensor& a, const torch::Tensor& b) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-  const auto xa = a.to(x.scalar_type()), xb = b.to(x.scalar_type());
-  const auto g = dy.to(x.scalar_type());
 #if MDM_JITERATOR
   if (use_jiterator(x)) {
-    if (auto dz = launch(kScaleShiftSiluBackward, "mdm_scale_shift_silu_backward", {g, x, xa, xb}); dz.defined()) {
-      return dz;
-    }
+    const auto k = kernel_operands(x, centre, {a, b});
+    auto dz = launch(kScaleShiftSiluBackward, "mdm_scale_shift_silu_backward",
+                     {dy.to(x.scalar_type()), x, k.centre_hi, k.centre_lo, k.rounded[0], k.rounded[1]});
+    if (dz.defined()) return dz;
   }
 #endif
-  // The derivative of what scale_shift_silu's ATen form computes.
-  return at::silu_backward(g, torch::addcmul(xb, x, xa));
+  const auto z = pre_activation(x, centre, a, b);
+  return at::silu_backward(dy.to(z.scalar_type()), z).to(x.scalar_type());
 }
 
-torch::Tensor affine_combination(const torch::Tensor& dz, const torch::Tensor& x, const torch::Tensor& alpha,
-                                 const torch::Tensor& beta, const torch::Tensor& gamma) {
+torch::Tensor affine_combination(const torch::Tensor& dz, const torch::Tensor& x, const torch::Tensor& centre,
+                                 const torch::Tensor& alpha, const torch::Tensor& beta, const torch::Tensor& gamma) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   TORCH_CHECK(dz.sizes() == x.sizes() && dz.scalar_type() == x.scalar_type(), "affine_combination: dz ", dz.sizes(),
               " ", dz.scalar_type(), " and x ", x.sizes(), " ", x.scalar_type(), " differ");
 #if MDM_JITERATOR
   if (use_jiterator(dz)) {
-    const auto dtype = dz.scalar_type();
-    auto split = [dtype](const torch::Tensor& v) {
-      const auto f = v.to(torch::kFloat);
-      auto hi = f.to(dtype);
-      return std::make_pair(hi, (f - hi.to(torch::kFloat)).to(dtype));
-    };
-    const auto [beta_hi, beta_lo] = split(beta);
-    const auto [gamma_hi, gamma_lo] = split(gamma);
+    const auto k = kernel_operands(x, centre, {alpha, beta, gamma});
     auto y = launch(kAffineCombination, "mdm_affine_combination",
-                    {dz, x, alpha.to(dtype), beta_hi, beta_lo, gamma_hi, gamma_lo});
+                    {dz, x, k.centre_hi, k.centre_lo, k.rounded[0], k.rounded[1], k.rounded[2]});
     if (y.defined()) return y;
   }
 #endif
-  const auto op = dz.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  const auto op = arithmetic_dtype(dz);
   auto y = dz.to(op) * alpha.to(op);
-  y.addcmul_(x.to(op), beta.to(op)).add_(gamma.to(op));
+  y.addcmul_(x.to(op) - centre.to(op), beta.to(op)).add_(gamma.to(op));
   return y.to(dz.scalar_type());
 }
 

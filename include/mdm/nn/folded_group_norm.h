@@ -2,19 +2,20 @@
 // backward. The norm's statistics are computed per (sample, channel) and combined per group (Chan's
 // parallel variance), which lets the bias of the convolution before the norm be added to the channel
 // means instead of to every element. Norm, affine, time scale-shift and that bias then fold into one
-// multiply-add per (sample, channel), y = silu(h·a + b), one fused kernel on CUDA (nn/pointwise.h).
+// centre and one multiply-add per (sample, channel), y = silu((h − centre)·a + b), one fused kernel on CUDA
+// (nn/pointwise.h).
 //
 // The backward is three passes over h instead of the unfused ops' ~16 (docs/benchmarks.md): dz = dy·silu'
 // (one kernel), the per-(sample, channel) sums Σdz and Σdz·(h − mean) (SyncBatchNorm's backward-reduce
-// kernel on CUDA), and dh = dz·α + h·β + γ with α, β, γ per (sample, channel) (one kernel). Every other
-// gradient (convolution bias, GroupNorm affine, scale, shift) comes from those sums on [B, C] values. For
-// backward it keeps h alone, where the unfused ops keep the norm's input, its output and the SiLU's input.
+// kernel on CUDA), and dh = dz·α + (h − centre)·β + γ with α, β, γ per (sample, channel) (one kernel).
+// Every other gradient (convolution bias, GroupNorm affine, scale, shift) comes from those sums on [B, C]
+// values. For backward it keeps h alone, where the unfused ops keep the norm's input, its output and the
+// SiLU's input.
 //
-// Numerics: the statistics are float32, as ATen's GroupNorm accumulates them. Where the multiply-add
-// runs in bf16, a and b are rounded to bf16; their error is then of the order of the rounding the bf16
-// input already carries (|b| ≤ ~|group mean|·a), and the output is rounded to bf16 either way. The
-// backward's β and γ, which cancel against each other as h·β + γ, travel as two bf16 values each (~16
-// bits).
+// Numerics: the statistics are float32, as ATen's GroupNorm accumulates them, and the kernels form h −
+// centre in float32 before anything multiplies it (the centre to ~16 bits in bf16), so a channel far from
+// zero loses nothing to cancellation; a, b, α, β, γ are rounded to h's dtype, an error of the order of the
+// output's own rounding.
 #pragma once
 
 #include <torch/torch.h>
@@ -29,7 +30,7 @@ namespace mdm::nn {
 // --inference-fusion off, --training-fusion off), Always everywhere (tests: every fused branch on the CPU).
 // Auto leaves the CPU alone: there ATen's GroupNorm normalises a group while it is still in cache, oneDNN
 // adds a convolution's bias inside the convolution, and the folded form measured slower
-// (docs/benchmarks.md). In training Auto also needs the fused CUDA kernels: without them the backward's
+// (docs/benchmarks.md). On CUDA, Auto also needs the fused kernels (nn/pointwise.h): without them their
 // ATen stand-ins would cost more passes than the unfused ops.
 enum class Fusion { Off, Auto, Always };
 void set_inference_fusion(Fusion fusion);

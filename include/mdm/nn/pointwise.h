@@ -13,20 +13,25 @@
 
 namespace mdm::nn {
 
-// y = silu(x·a + b) in x's dtype, a and b broadcasting against x ([B, C, 1, 1]) and rounded to x's dtype,
-// the arithmetic in float32.
-torch::Tensor scale_shift_silu(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& b);
+// The three kernels of the folded GroupNorm (nn/folded_group_norm.h) work on x − centre, formed in float32
+// before anything multiplies it, so that a channel whose mean is far from zero loses nothing to
+// cancellation. centre, a, b, alpha, beta, gamma: per-(sample, channel) values broadcasting against x
+// ([B, C, 1, 1]), any floating dtype. In a low-precision dtype the centre goes to the kernel as two values
+// (hi + lo, ~16 bits), the others rounded to x's dtype (their error is then of the order of the output's
+// own rounding). The ATen stand-ins compute in float32 (float64 for float64 x).
 
-// The gradient of scale_shift_silu with respect to x·a + b: dy·silu'(x·a + b) in x's dtype, with a and b
-// rounded as scale_shift_silu rounds them.
-torch::Tensor scale_shift_silu_backward(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& a,
-                                        const torch::Tensor& b);
+// y = silu((x − centre)·a + b) in x's dtype.
+torch::Tensor scale_shift_silu(const torch::Tensor& x, const torch::Tensor& centre, const torch::Tensor& a,
+                               const torch::Tensor& b);
 
-// y = dz·alpha + x·beta + gamma in dz's dtype (dz and x of one shape and dtype; alpha, beta, gamma
-// broadcasting against them), the arithmetic in float32. beta and gamma may cancel each other (x·beta +
-// gamma = beta·(x − c)), so in a low-precision dtype each goes to the kernel as two values, hi + lo.
-torch::Tensor affine_combination(const torch::Tensor& dz, const torch::Tensor& x, const torch::Tensor& alpha,
-                                 const torch::Tensor& beta, const torch::Tensor& gamma);
+// Its gradient with respect to (x − centre)·a + b: dy·silu'((x − centre)·a + b) in x's dtype, rounded as
+// scale_shift_silu rounds its operands.
+torch::Tensor scale_shift_silu_backward(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& centre,
+                                        const torch::Tensor& a, const torch::Tensor& b);
+
+// y = dz·alpha + (x − centre)·beta + gamma in dz's dtype (dz and x of one shape and dtype).
+torch::Tensor affine_combination(const torch::Tensor& dz, const torch::Tensor& x, const torch::Tensor& centre,
+                                 const torch::Tensor& alpha, const torch::Tensor& beta, const torch::Tensor& gamma);
 
 // y = x + bias + residual (bias [C] broadcast over [B, C, ...]), in the dtype x + residual would have.
 // Differentiable: dx and dresidual are dy, dbias its sum over all but the channel dimension.
