@@ -41,8 +41,9 @@ struct BenchOptions {
   bool tf32 = false;                     // on CUDA, TF32 for fp32 matmuls and convolutions
   std::string profile_dir;               // when set: Chrome traces of one forward and one step there
   bool fp32_norms = false;               // GroupNorm in float32 under autocast (nn/group_norm.h; the reference's)
-  nn::Fusion inference_fusion = nn::Fusion::Auto;  // fused GroupNorm/SiLU/bias ops while sampling (nn/folded_group_norm.h)
-  nn::Fusion training_fusion = nn::Fusion::Auto;   // and in forward, forward+backward and the step
+  // The fused GroupNorm/SiLU/bias ops (nn/folded_group_norm.h) in the training phases and while sampling.
+  nn::Fusion training_fusion = nn::Fusion::Auto;
+  nn::Fusion inference_fusion = nn::Fusion::Auto;
   bool cudnn_benchmark = true;           // on CUDA, let cuDNN pick the fastest algorithms for the fixed shapes
   uint64_t seed = 0;
 };
