@@ -38,6 +38,20 @@ struct TrainingFusion {
   nn::Fusion was;
 };
 
+// The tiny nested model with random weights, and random inputs for it.
+struct TinyModel {
+  std::shared_ptr<Denoiser> model;
+  test::ModelInputs in;
+};
+TinyModel random_tiny_model(uint64_t seed) {
+  const Config c = load_config(test::config_file("tiny_s16s32.yaml"));
+  TinyModel t{build_model(c.model), {}};
+  test::randomize(*t.model, seed);
+  torch::manual_seed(seed + 1);
+  t.in = test::random_model_inputs(*t.model, c.model.text_feature_dim, 2);
+  return t;
+}
+
 TEST(FoldedGroupNorm, ChannelMomentsAreMeanAndBiasedVariance) {
   torch::manual_seed(0);
   auto x = torch::randn({3, 5, 4, 6}) * 2 + 7;
@@ -152,11 +166,9 @@ TEST(FoldedGroupNorm, ResNetWithoutAutogradEqualsResNetWithIt) {
 }
 
 TEST(FoldedGroupNorm, WholeNestedModelGivesTheSameOutputsFusedOrNot) {
-  Config c = load_config(test::config_file("tiny_s16s32.yaml"));
-  auto model = build_model(c.model);
-  test::randomize(*model, 9);
-  torch::manual_seed(10);
-  const auto in = test::random_model_inputs(*model, c.model.text_feature_dim, 2);
+  const TinyModel tiny = random_tiny_model(9);
+  const auto& model = tiny.model;
+  const auto& in = tiny.in;
   torch::NoGradGuard no_grad;
   const auto plain = model->forward(in.z, in.t, in.cond);
   InferenceFusion always(nn::Fusion::Always);
@@ -320,11 +332,9 @@ TEST(FoldedGroupNormTraining, ResNetGradientsEqualTheUnfusedOnes) {
 }
 
 TEST(FoldedGroupNormTraining, WholeNestedModelLossGradientsAreTheSameFusedOrNot) {
-  Config c = load_config(test::config_file("tiny_s16s32.yaml"));
-  auto model = build_model(c.model);
-  test::randomize(*model, 27);
-  torch::manual_seed(28);
-  const auto in = test::random_model_inputs(*model, c.model.text_feature_dim, 2);
+  const TinyModel tiny = random_tiny_model(27);
+  const auto& model = tiny.model;
+  const auto& in = tiny.in;
   auto run = [&](nn::Fusion fusion) {
     TrainingFusion scope(fusion);
     model->zero_grad();
