@@ -1,5 +1,6 @@
 #include <mdm/nn/folded_group_norm.h>
 #include <mdm/nn/pointwise.h>
+#include <mdm/util/compat.h>
 
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
@@ -13,11 +14,6 @@ namespace {
 
 std::atomic<Fusion> g_inference_fusion{Fusion::Auto};
 std::atomic<Fusion> g_training_fusion{Fusion::Auto};
-
-// float32 for the statistics of any activation, float64 for a float64 one (tests differentiate in float64).
-torch::ScalarType statistics_dtype(const torch::Tensor& x) {
-  return x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-}
 
 }  // namespace
 
@@ -74,7 +70,7 @@ std::pair<torch::Tensor, torch::Tensor> channel_moments(const torch::Tensor& x) 
     auto [mean, invstd] = at::batch_norm_stats(x.reshape({1, B * C, -1}), /*eps=*/1e-30);
     return {mean.view({B, C}), invstd.pow(-2).view({B, C})};
   }
-  auto [var, mean] = at::var_mean(x.reshape({B, C, -1}).to(statistics_dtype(x)), at::IntArrayRef{2},
+  auto [var, mean] = at::var_mean(x.reshape({B, C, -1}).to(arithmetic_dtype(x)), at::IntArrayRef{2},
                                   /*unbiased=*/false, /*keepdim=*/false);
   return {mean, var};
 }
@@ -101,12 +97,12 @@ std::pair<torch::Tensor, torch::Tensor> channel_gradient_sums(const torch::Tenso
 
 namespace {
 
-// The optional operands in the statistics dtype, as [1 or B, G, C/G] (undefined where absent).
+// The optional operands in the arithmetic dtype, as [1 or B, G, C/G] (undefined where absent).
 struct Operands {
   torch::Tensor bias, weight, beta, scale, shift;
 };
 
-// The folded form's numbers, in the statistics dtype, [B, G, C/G] (rstd [B, G, 1]).
+// The folded form's numbers, in the arithmetic dtype, [B, G, C/G] (rstd [B, G, 1]).
 struct Folding {
   torch::Tensor channel_mean;  // mean of h per (sample, channel)
   torch::Tensor rstd;          // 1/sqrt(var + eps) of h + bias per (sample, group)
@@ -117,7 +113,7 @@ struct Folding {
 Operands operands(const torch::Tensor& h, int64_t groups, const torch::Tensor& bias, const torch::Tensor& weight,
                   const torch::Tensor& beta, const torch::Tensor& scale, const torch::Tensor& shift) {
   const int64_t B = h.size(0), C = h.size(1);
-  const auto dtype = statistics_dtype(h);
+  const auto dtype = arithmetic_dtype(h);
   const std::vector<int64_t> per_sample{B, groups, C / groups}, per_group{1, groups, C / groups};
   auto as = [dtype](const torch::Tensor& t, const std::vector<int64_t>& shape) {
     return t.defined() ? t.to(dtype).reshape(shape) : t;
@@ -158,7 +154,7 @@ std::vector<int64_t> broadcast_shape(const torch::Tensor& h) {
   return shape;
 }
 
-using OptionalTensor = c10::optional<torch::Tensor>;
+using compat::OptionalTensor;
 torch::Tensor value(const OptionalTensor& t) { return t.has_value() ? *t : torch::Tensor(); }
 OptionalTensor optional(const torch::Tensor& t) { return t.defined() ? OptionalTensor(t) : OptionalTensor(); }
 

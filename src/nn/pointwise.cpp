@@ -75,15 +75,6 @@ torch::Tensor launch(const std::string& code, const std::string& name, std::init
 
 bool use_jiterator(const torch::Tensor& x) { return MDM_JITERATOR && x.is_cuda() && !g_jiterator_failed; }
 
-}  // namespace
-
-namespace {
-
-// float32 for the stand-ins' arithmetic, float64 for float64 x.
-torch::ScalarType arithmetic_dtype(const torch::Tensor& x) {
-  return x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-}
-
 #if MDM_JITERATOR
 // The kernels' operands in x's dtype: the centre as hi + lo, the others rounded.
 struct KernelOperands {
@@ -110,6 +101,10 @@ torch::Tensor pre_activation(const torch::Tensor& x, const torch::Tensor& centre
 }
 
 }  // namespace
+
+torch::ScalarType arithmetic_dtype(const torch::Tensor& x) {
+  return x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+}
 
 torch::Tensor scale_shift_silu(const torch::Tensor& x, const torch::Tensor& centre, const torch::Tensor& a,
                                const torch::Tensor& b) {
@@ -170,8 +165,7 @@ struct AddBiasResidualFunction : torch::autograd::Function<AddBiasResidualFuncti
       for (int64_t d = 0; d < dy.dim(); ++d) {
         if (d != 1) dims.push_back(d);
       }
-      const auto op = dy.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-      dbias = dy.sum(dims, /*keepdim=*/false, op).to(dtype("bias_dtype"));
+      dbias = dy.sum(dims, /*keepdim=*/false, arithmetic_dtype(dy)).to(dtype("bias_dtype"));
     }
     if (ctx->needs_input_grad(2)) dresidual = dy.to(dtype("residual_dtype"));
     return {dx, dbias, dresidual};

@@ -37,7 +37,11 @@ torch::Tensor affine_combination(const torch::Tensor& dz, const torch::Tensor& x
 // Differentiable: dx and dresidual are dy, dbias its sum over all but the channel dimension.
 torch::Tensor add_bias_residual(const torch::Tensor& x, const torch::Tensor& bias, const torch::Tensor& residual);
 
-// How the two functions above run on tensors like x: "jiterator" (one fused CUDA kernel) or "aten".
+// The dtype the ATen stand-ins (and the statistics of nn/folded_group_norm.h) compute in: float32, float64
+// for a float64 x.
+torch::ScalarType arithmetic_dtype(const torch::Tensor& x);
+
+// How the functions above run on tensors like x: "jiterator" (fused CUDA kernels) or "aten".
 std::string pointwise_backend(const torch::Tensor& x);
 
 // Why the jiterator was given up on in this process ("" while it works or was never tried).

@@ -57,6 +57,15 @@ inline torch::Tensor upsample_nearest2x(const torch::Tensor& x) {
   return F::interpolate(x.to(torch::kFloat), options).to(x.scalar_type());
 }
 
+// The optional tensor an autograd Function's forward takes for an input that may be absent (such an input
+// gets no edge; an undefined Tensor would be taken for a variable): c10::optional before 2.4, which then
+// became an alias of std::optional.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+using OptionalTensor = std::optional<torch::Tensor>;
+#else
+using OptionalTensor = c10::optional<torch::Tensor>;
+#endif
+
 // The dtype CUDA autocast casts to when it is enabled on this thread; empty when it is not.
 inline std::optional<at::ScalarType> cuda_autocast_dtype() {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
