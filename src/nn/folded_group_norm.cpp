@@ -83,10 +83,13 @@ std::pair<torch::Tensor, torch::Tensor> channel_gradient_sums(const torch::Tenso
   const int64_t B = x.size(0), C = x.size(1);
   if (x.is_cuda() && x.scalar_type() != torch::kDouble) {
     // SyncBatchNorm's backward reduction: both sums in one pass over dz and x. invstd only scales the
-    // weight gradient, which is not asked for.
+    // weight gradient, which is not asked for. The weight is passed for its dtype alone: ATen reads mean
+    // in the weight's dtype when it differs from x's, and without a weight in x's own, so a bf16 x with no
+    // weight would need bf16 statistics ("Expected mean to have type BFloat16 but got Float").
     const auto flat_mean = mean.reshape({B * C});
+    const auto ones = torch::ones_like(flat_mean);
     auto sums = at::batch_norm_backward_reduce(dz.reshape({1, B * C, -1}), x.reshape({1, B * C, -1}), flat_mean,
-                                               torch::ones_like(flat_mean), /*weight=*/{}, /*input_g=*/true,
+                                               /*invstd=*/ones, /*weight=*/ones, /*input_g=*/true,
                                                /*weight_g=*/false, /*bias_g=*/false);
     return {std::get<0>(sums).view({B, C}), std::get<1>(sums).view({B, C})};
   }
