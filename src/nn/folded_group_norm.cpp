@@ -1,4 +1,5 @@
 #include <mdm/nn/folded_group_norm.h>
+#include <mdm/nn/fusion_check.h>
 #include <mdm/nn/pointwise.h>
 #include <mdm/util/compat.h>
 
@@ -51,9 +52,11 @@ FusionPlan fusion_plan(const torch::Tensor& x) {
       break;
     case Fusion::Auto:
       // Channels-last activations keep the unfused ops: the statistics kernels would need a copy of them.
-      // Without the fused kernels, their ATen stand-ins cost more passes than they save.
-      plan.active =
-          x.is_cuda() && x.is_contiguous() && x.numel() >= kFusionMinElements && pointwise_backend(x) == "jiterator";
+      // Without the fused kernels, their ATen stand-ins cost more passes than they save. And only where
+      // the fused path has shown on this device and dtype that it gives the unfused ops' numbers
+      // (nn/fusion_check.h; checked once, the first time it is asked).
+      plan.active = x.is_cuda() && x.is_contiguous() && x.numel() >= kFusionMinElements &&
+                    pointwise_backend(x) == "jiterator" && check_fusion(x.device(), x.scalar_type()).passed;
       plan.fold_bias = plan.fused_kernels = plan.active;
       break;
   }

@@ -3,6 +3,7 @@
 #include <mdm/models/state_dict.h>
 #include <mdm/models/summary.h>
 #include <mdm/nn/folded_group_norm.h>
+#include <mdm/nn/fusion_check.h>
 #include <mdm/nn/group_norm.h>
 #include <mdm/nn/pointwise.h>
 #include <mdm/perf/bench.h>
@@ -334,6 +335,11 @@ BenchResult run_benchmark(const Config& config, const BenchOptions& o,
     r.pointwise_backend = nn::pointwise_backend(torch::empty({0}, torch::TensorOptions().device(p.device)));
     if (const auto why = nn::jiterator_failure(); !why.empty()) {
       r.notes.push_back("fused kernels fell back to ATen's ops: " + why);
+    }
+    if (p.device.is_cuda()) {
+      const auto check = nn::fusion_check_result(p.device, p.autocast ? torch::kBFloat16 : torch::kFloat);
+      r.fusion_check = nn::to_string(check);
+      if (check.ran && !check.passed) r.notes.push_back("the fused path failed its check: " + check.detail);
     }
   }
   return r;

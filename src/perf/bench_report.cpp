@@ -52,9 +52,10 @@ std::string format_table(const BenchResult& r) {
                      r.text_tokens > 0 ? fmt::format("{} text tokens; ", r.text_tokens) : "", r.warmup, r.repeats,
                      r.channels_last ? "; channels-last" : "", r.tf32 ? "; TF32" : "",
                      r.fp32_norms && r.precision == "bf16" ? "; float32 GroupNorm" : "");
-  out << fmt::format("fused GroupNorm/SiLU/bias ops: training {}, inference {}{}\n", r.training_fusion,
+  out << fmt::format("fused GroupNorm/SiLU/bias ops: training {}, inference {}{}{}\n", r.training_fusion,
                      r.inference_fusion,
-                     r.pointwise_backend.empty() ? "" : fmt::format("; kernels: {}", r.pointwise_backend));
+                     r.pointwise_backend.empty() ? "" : fmt::format("; kernels: {}", r.pointwise_backend),
+                     r.fusion_check.empty() ? "" : fmt::format("; check: {}", r.fusion_check));
   out << fmt::format("{:<17} {:>11} {:>11} {:>11} {:>10} {:>12} {:>11}\n", "phase", "median", "min", "max", "images/s",
                      "peak memory", "CPU time");
   auto row = [&](const char* name, const Timing& t, int64_t peak) {
@@ -112,6 +113,7 @@ std::string to_json(const BenchResult& r) {
   j["training_fusion"] = r.training_fusion;
   j["inference_fusion"] = r.inference_fusion;
   if (!r.pointwise_backend.empty()) j["pointwise_backend"] = r.pointwise_backend;
+  if (!r.fusion_check.empty()) j["fusion_check"] = r.fusion_check;
   if (!r.profile_error.empty()) j["profile_error"] = r.profile_error;
   j["libtorch_version"] = r.libtorch_version;
   j["libmdm_version"] = r.libmdm_version;

@@ -6,6 +6,7 @@
 #include <mdm/nn/attention.h>
 #include <mdm/diffusion/cuda_graph_denoiser.h>
 #include <mdm/nn/folded_group_norm.h>
+#include <mdm/nn/fusion_check.h>
 #include <mdm/nn/group_norm.h>
 #include <mdm/nn/pointwise.h>
 #include <mdm/perf/device.h>
@@ -377,6 +378,34 @@ TEST(Cuda, FusedTrainingPathGivesTheUnfusedGradientsInLessMemory) {
     EXPECT_LT(diff, (bf16 ? 0.05 : 1e-4) * norm) << (bf16 ? "bf16" : "fp32") << ": " << diff << " of " << norm;
     EXPECT_LT(fused.peak, plain.peak) << (bf16 ? "bf16" : "fp32") << ": " << fused.peak << " vs " << plain.peak;
   }
+}
+
+// The check that lets Fusion::Auto fuse on a device (nn/fusion_check.h) passes on the GPU in float32 and
+// bf16, and Auto then fuses a large activation in training and in inference.
+TEST(Cuda, FusedPathPassesItsCheckAndAutoFusesLargeActivations) {
+  MDM_REQUIRE_CUDA();
+  NoTf32 no_tf32;
+  const torch::Device cuda(torch::kCUDA, 0);
+  for (const auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    const auto check = nn::check_fusion(cuda, dtype);
+    std::cout << "fusion check, " << c10::toString(dtype) << ": " << nn::to_string(check) << "\n";
+    ASSERT_TRUE(check.ran);
+    EXPECT_TRUE(check.passed) << check.detail;
+    EXPECT_LT(check.max_error, dtype == torch::kFloat ? 1e-5 : 2e-2) << check.detail;
+  }
+  const auto x = torch::empty({4, 64, 256, 128}, torch::TensorOptions().device(cuda).dtype(torch::kBFloat16));
+  ASSERT_GE(x.numel(), nn::kFusionMinElements);
+  const auto was_training = nn::training_fusion(), was_inference = nn::inference_fusion();
+  nn::set_training_fusion(nn::Fusion::Auto);
+  nn::set_inference_fusion(nn::Fusion::Auto);
+  EXPECT_TRUE(nn::fusion_plan(x).active);
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(nn::fusion_plan(x).active);
+  }
+  EXPECT_FALSE(nn::fusion_plan(x.narrow(0, 0, 1)).active) << "below kFusionMinElements";
+  nn::set_training_fusion(was_training);
+  nn::set_inference_fusion(was_inference);
 }
 
 // mdm-sample's pipeline on CUDA replays the network from a CUDA graph (GenerateOptions::cuda_graphs, the

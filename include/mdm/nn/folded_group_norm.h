@@ -31,7 +31,8 @@ namespace mdm::nn {
 // Auto leaves the CPU alone: there ATen's GroupNorm normalises a group while it is still in cache, oneDNN
 // adds a convolution's bias inside the convolution, and the folded form measured slower
 // (docs/benchmarks.md). On CUDA, Auto also needs the fused kernels (nn/pointwise.h): without them their
-// ATen stand-ins would cost more passes than the unfused ops.
+// ATen stand-ins would cost more passes than the unfused ops; and a passed check of the fused path against
+// the unfused ops on that device and dtype (nn/fusion_check.h, run the first time it is asked).
 enum class Fusion { Off, Auto, Always };
 void set_inference_fusion(Fusion fusion);
 Fusion inference_fusion();

@@ -69,6 +69,8 @@ struct BenchResult {
   bool fp32_norms = false;  // GroupNorm ran in float32 under bf16 autocast
   std::string inference_fusion, training_fusion;  // the settings the run used ("off", "auto", "always")
   std::string pointwise_backend;   // how the fused path's kernels ran: "jiterator" or "aten" (nn/pointwise.h)
+  std::string fusion_check;        // on CUDA, the fused path's check in the activations' dtype (nn/fusion_check.h):
+                                   // "passed (...)", "failed: ..." (Auto then ran the unfused ops), "not run"
   std::string profile_error;  // why BenchOptions::profile_dir got no traces (empty: it got them, or none asked)
   int64_t parameters = 0;  // of the whole model
   std::string libtorch_version, libmdm_version, machine;
