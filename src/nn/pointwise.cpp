@@ -73,7 +73,10 @@ torch::Tensor launch(const std::string& code, const std::string& name, std::init
 }
 #endif
 
-bool use_jiterator(const torch::Tensor& x) { return MDM_JITERATOR && x.is_cuda() && !g_jiterator_failed; }
+// The kernels compute in float32: a float64 tensor keeps ATen's ops, which compute in float64.
+bool use_jiterator(const torch::Tensor& x) {
+  return MDM_JITERATOR && x.is_cuda() && x.scalar_type() != torch::kDouble && !g_jiterator_failed;
+}
 
 #if MDM_JITERATOR
 // The kernels' operands in x's dtype: the centre as hi + lo, the others rounded.

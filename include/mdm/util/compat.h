@@ -46,11 +46,13 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 
 // Nearest-neighbour ×2 upsampling. The reference interpolates in fp32 and casts back; nearest copies
 // values, so on CUDA it runs in the input's dtype with autocast out of the way (same result, no casts).
-// LibTorch 1.13's CPU kernel has no bf16, so the CPU keeps the casts.
+// Before LibTorch 2.1 neither the CUDA kernel (forward and backward: Half and Byte only) nor the CPU one
+// has bf16, so there, and on the CPU, the casts stay.
 inline torch::Tensor upsample_nearest2x(const torch::Tensor& x) {
   namespace F = torch::nn::functional;
   const auto options = F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest);
-  if (x.is_cuda()) {
+  constexpr bool kBf16Kernels = TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1);
+  if (kBf16Kernels && x.is_cuda()) {
     c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
     return F::interpolate(x, options);
   }
