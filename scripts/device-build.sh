@@ -11,13 +11,12 @@
 #              default 90 s) and stops it if it is still running, so that it never overlaps a timing
 #   build      configure and build mdm-bench only (MDM_BUILD_TARGETS overrides; empty = everything)
 #   bench256   the reference's 256² nested model against libmdm, batch 32, bf16, 250-step sampling
+#   unfused    libmdm alone on the 256² model with the unfused GroupNorm, scale-shift, SiLU and bias ops
+#              (--training-fusion off --inference-fusion off): the training phases and 250-step sampling at
+#              batch 8 in one process (~100 s), what the fused default (nn/folded_group_norm.h) is worth next
+#              to bench256's numbers; unfused_training and unfused_sampling are its halves as stages of their own
 #   cuda_tests builds the rest (tools, tests) and runs the CUDA tests (Cuda.*: the GPU against the CPU, the
-#              fused inference and training kernels, CUDA graphs in the pipeline)
-#   unfused_training  libmdm alone on the 256² model with the unfused GroupNorm, scale-shift, SiLU and bias
-#              ops in training (--training-fusion off), the training phases only (~50 s): what the fused
-#              default (nn/folded_group_norm.h) is worth next to bench256's training step
-#   unfused_sampling  libmdm alone on the 256² model, 250-step sampling at batch 8 with the unfused
-#              inference ops (--inference-fusion off; ~60 s): the same for bench256's sampling
+#              fused inference and training kernels and their check, CUDA graphs in the pipeline)
 #   test       the unit suite (not the install/header checks; the CUDA tests too unless cuda_tests ran)
 #   fp32_norms libmdm alone on the 256² model with autocast's float32 GroupNorm (--fp32-norms), the training
 #              phases only (~50 s): what the bf16 GroupNorm default is worth
@@ -27,11 +26,13 @@
 #   bench64    the reference's 64² model against libmdm, batch 64, bf16
 # Also: dist (the NCCL checks in the foreground), bench (bench256 + bench64), fixture (remakes the committed
 # T5 fixture; only when asked for). Each side of each benchmark is capped by MDM_BENCH_LIMIT_S (default
-# 150 s) and leaves its JSON as it goes. The default stages take ~15 min: more than one device call's 10, so
-# a session runs `scripts/device-build.sh` (cut at the limit after the tests) and then, on the still warm
-# machine (within its 30 s idle release), the stages it did not reach (e.g. `scripts/device-build.sh
-# fp32_norms profile channels_last bench64`); the build directory is kept between calls on a warm machine. Measured on the H200 (16 cores): build of
-# mdm-bench 132 s (with the dist checks beside it), bench256 189 s.
+# 150 s) and leaves its JSON as it goes. The default stages take ~15 min, more than one device call's 10
+# and about a session's whole device time (15 min, the machine's start included). The first call
+# (`scripts/device-build.sh`, timeout_s 590) is meant to end inside cuda_tests with what decides the issues:
+# env, the NCCL checks, build, bench256, unfused; a second call at once, on the still warm machine (its
+# idle release is 30 s; the build directory is kept), runs what the time left allows, most wanted first:
+# `scripts/device-build.sh cuda_tests test fp32_norms profile channels_last bench64`.
+# Measured on the H200 (16 cores): build of mdm-bench 132 s (with the dist checks beside it), bench256 189 s.
 # Each stage logs to <stage>.log; a failing stage is reported and the next ones still run where they can.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,8 +43,7 @@ RESULTS="${OUT:-$PWD/device-out}"
 OUT="${MDM_DEVICE_LOGS:-/tmp/mdm-device-out}"
 mkdir -p "$RESULTS" "$OUT"
 stages=("$@")
-((${#stages[@]})) || stages=(env dist-bg build bench256 cuda_tests unfused_training unfused_sampling test fp32_norms profile channels_last
-  bench64)
+((${#stages[@]})) || stages=(env dist-bg build bench256 unfused cuda_tests test fp32_norms profile channels_last bench64)
 build_targets="${MDM_BUILD_TARGETS-mdm-bench}"
 build_dir="${MDM_BUILD_DIR:-build-cuda}"
 prefix="$PWD/.device/prefix/usr"
@@ -111,7 +111,24 @@ stage_cuda_tests() {
   # The rest of the build (tools and tests), then the tests that touch CUDA (they skip on a machine without it).
   [[ -n "$build_targets" ]] && { cmake --build "$build_dir" -j "$jobs" -- -k 0 || return 1; }
   cuda_tests_ran=1
-  "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1
+  local rc=0
+  "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1 || rc=1
+  # The ReferenceCheckpoint tests crashed (SIGSEGV) only on this machine's build; the smallest of them (it
+  # starts Python with torch and reads its error) once more here, under gdb if it crashes.
+  backtrace_if_crashes "ReferenceCheckpoint.ABrokenFileIsReportedWithTheScriptsWords"
+  return $rc
+}
+backtrace_if_crashes() {  # gtest-filter: runs it; if the process dies of a signal, reruns it under gdb
+  "$build_dir/tests/mdm_tests" --gtest_filter="$1" --gtest_brief=1 >"$OUT/rerun.txt" 2>&1
+  local rc=$?
+  tail -n 5 "$OUT/rerun.txt"
+  ((rc > 128)) || return 0
+  local dbg; dbg="$(command -v gdb || command -v "${CUDA_HOME:-/usr/local/cuda}/bin/cuda-gdb" || true)"
+  echo "$1 died of signal $((rc - 128)); backtrace with ${dbg:-no debugger}: crash-backtrace.txt"
+  [[ -n "$dbg" ]] || return 0
+  timeout 240 "$dbg" -batch -ex run -ex "thread apply all bt 40" \
+    --args "$build_dir/tests/mdm_tests" --gtest_filter="$1" >"$OUT/crash-backtrace.txt" 2>&1
+  grep -m 30 -A 30 "SIGSEGV\|signal" "$OUT/crash-backtrace.txt" | head -n 60
 }
 stage_test() {
   # The unit suite (the CUDA tests first, unless cuda_tests ran them). A test that crashes is run once more
@@ -127,15 +144,9 @@ stage_test() {
   (cd "$build_dir" && OMP_NUM_THREADS=2 ctest --output-on-failure --timeout 300 -j "$((jobs / 2))" -LE long \
     -E "${MDM_CTEST_EXCLUDE:-$exclude}" ${MDM_CTEST_ARGS:-}) | tee "$OUT/ctest.txt"
   ((PIPESTATUS[0] == 0)) || rc=1
-  local crashed dbg
+  local crashed
   crashed="$(grep -oP '#[0-9]+: \K[A-Za-z0-9_.]+(?= \.+\*\*\*Exception)' "$OUT/ctest.txt" | head -n 1)"
-  dbg="$(command -v gdb || command -v "${CUDA_HOME:-/usr/local/cuda}/bin/cuda-gdb" || true)"
-  if [[ -n "$crashed" && -n "$dbg" ]]; then
-    echo "backtrace of $crashed with $dbg: crash-backtrace.txt"
-    timeout 240 "$dbg" -batch -ex run -ex "thread apply all bt 40" \
-      --args "$build_dir/tests/mdm_tests" --gtest_filter="$crashed" >"$OUT/crash-backtrace.txt" 2>&1
-    grep -m 30 -A 30 "SIGSEGV\|signal" "$OUT/crash-backtrace.txt" | head -n 60
-  fi
+  [[ -z "$crashed" || -f "$OUT/crash-backtrace.txt" ]] || backtrace_if_crashes "$crashed"
   return $rc
 }
 
@@ -173,13 +184,17 @@ bench_variant() {  # name mdm-bench-flags...
 }
 stage_fp32_norms() { bench_variant fp32_norms --fp32-norms; }        # GroupNorm as autocast runs it
 stage_unfused_training() { bench_variant unfused_training --training-fusion off; }
-stage_unfused_sampling() {
+sampling_variant() {  # name mdm-bench-flags...: libmdm alone on the 256² model, sampling at batch 8 (and what the flags add)
+  local name="$1"; shift
   local bench ref pkg; bench_setup || return 1
   timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" "$bench" --config "$pkg/configs/models/cc12m_256x256.yaml" \
-    --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --repeats 1 --no-step --sample-steps 250 \
-    --sample-batches 8 --inference-fusion off --json >"$OUT/s64s256_unfused_sampling.json"
-  cat "$OUT/s64s256_unfused_sampling.json"
+    --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --sample-steps 250 --sample-batches 8 \
+    "$@" --json >"$OUT/s64s256_$name.json"
+  cat "$OUT/s64s256_$name.json"
 }
+stage_unfused_sampling() { sampling_variant unfused_sampling --repeats 1 --no-step --inference-fusion off; }
+# Both A/Bs in one process (one model build, one CUDA start-up): the training phases and batch-8 sampling.
+stage_unfused() { MDM_BENCH_LIMIT_S="${MDM_BENCH_LIMIT_S:-220}" sampling_variant unfused --repeats 5 --training-fusion off --inference-fusion off; }
 stage_channels_last() { bench_variant channels_last --channels-last; }
 # Kineto traces of one forward and one training step, libmdm's and the reference's, summed by kernel
 # (scripts/profile-summary.py) into profile-ours.txt and profile-reference.txt; the traces stay on the machine.
