@@ -108,8 +108,9 @@ stage_build() {
 
 cuda_tests_ran=""
 stage_cuda_tests() {
-  # The rest of the build (tools and tests), then the tests that touch CUDA (they skip on a machine without it).
-  [[ -n "$build_targets" ]] && { cmake --build "$build_dir" -j "$jobs" -- -k 0 || return 1; }
+  # The unit-test program (and the tools it waits for; not the long tests or the header checks, which the
+  # test stage builds), then the tests that touch CUDA (they skip on a machine without it).
+  [[ -n "$build_targets" ]] && { cmake --build "$build_dir" -j "$jobs" --target mdm_tests -- -k 0 || return 1; }
   cuda_tests_ran=1
   local rc=0
   "$build_dir/tests/mdm_tests" --gtest_filter="${MDM_CUDA_TESTS:-*Cuda*:*CUDA*:*Gpu*}" --gtest_brief=1 || rc=1
