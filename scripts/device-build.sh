@@ -24,6 +24,9 @@
 #              kernel into profile-ours.txt / profile-reference.txt (~100 s)
 #   channels_last  libmdm alone with --channels-last, the training phases only (~50 s)
 #   bench64    the reference's 64² model against libmdm, batch 64, bf16
+#   train_smoke  mdm-train (bf16, 300 steps, the OpenMoji class model on the emoji device-deps.sh --openmoji
+#              carried) and mdm-sample (250 steps, CUDA graphs) on the GPU, then mdm-train under torchrun on
+#              NCCL with 1 rank and with 2 ranks on the one GPU (~2 min)
 # Also: dist (the NCCL checks in the foreground), bench (bench256 + bench64), fixture (remakes the committed
 # T5 fixture; only when asked for). Each side of each benchmark is capped by MDM_BENCH_LIMIT_S (default
 # 150 s) and leaves its JSON as it goes. The default stages take ~15 min, more than one device call's 10
@@ -31,7 +34,7 @@
 # (`scripts/device-build.sh`, timeout_s 590) is meant to end inside cuda_tests with what decides the issues:
 # env, the NCCL checks, build, bench256, unfused; a second call at once, on the still warm machine (its
 # idle release is 30 s; the build directory is kept), runs what the time left allows, most wanted first:
-# `scripts/device-build.sh cuda_tests test fp32_norms profile channels_last bench64`.
+# `scripts/device-build.sh cuda_tests train_smoke test fp32_norms profile channels_last bench64`.
 # Measured on the H200 (16 cores): build of mdm-bench 132 s (with the dist checks beside it), bench256 189 s.
 # Each stage logs to <stage>.log; a failing stage is reported and the next ones still run where they can.
 set -uo pipefail
@@ -43,7 +46,7 @@ RESULTS="${OUT:-$PWD/device-out}"
 OUT="${MDM_DEVICE_LOGS:-/tmp/mdm-device-out}"
 mkdir -p "$RESULTS" "$OUT"
 stages=("$@")
-((${#stages[@]})) || stages=(env dist-bg build bench256 unfused cuda_tests test fp32_norms profile channels_last bench64)
+((${#stages[@]})) || stages=(env dist-bg build bench256 unfused cuda_tests train_smoke test fp32_norms profile channels_last bench64)
 build_targets="${MDM_BUILD_TARGETS-mdm-bench}"
 build_dir="${MDM_BUILD_DIR:-build-cuda}"
 prefix="$PWD/.device/prefix/usr"
@@ -211,6 +214,34 @@ stage_profile() {
   python3 scripts/profile-summary.py /tmp/mdm-profile/reference/forward.trace.json \
     /tmp/mdm-profile/reference/step.trace.json >"$OUT/profile-reference.txt" 2>&1
   head -n 20 "$OUT/profile-ours.txt" "$OUT/profile-reference.txt"
+}
+# mdm-train and mdm-sample on the GPU, end to end, on the class-conditioned OpenMoji model and the emoji that
+# scripts/device-deps.sh --openmoji carried: bf16, batch 64, 300 steps over both progressive stages (data
+# loading, autocast, Adam, EMA, checkpoints, the sampling during training), then 250-step sampling with
+# CUDA graphs from the last checkpoint; then training under torchrun on NCCL (#6): one rank, and two ranks on
+# the one GPU (NCCL may refuse them: the log says so). The tools' own settings otherwise (docs/training.md).
+stage_train_smoke() {
+  local data="$PWD/.device/openmoji/train.tsv" train="$build_dir/tools/mdm-train" sample="$build_dir/tools/mdm-sample"
+  [[ -f "$data" ]] || { echo "no $data: run scripts/device-deps.sh --openmoji on the CPU machine"; return 1; }
+  cmake --build "$build_dir" -j "$jobs" --target mdm-train mdm-sample -- -k 0 || return 1
+  local run=/tmp/mdm-smoke rc=0
+  rm -rf "$run"
+  local args=(-c configs/openmoji_class_s32s64.yaml --device cuda --set train.precision=bf16 --set "data.path=$data"
+    --set train.batch_size=64 --set "train.stages[0].steps=150" --set "train.stages[1].steps=150"
+    --set train.sample_every=300 --set train.log_every=50 --set train.checkpoint_every=150)
+  timeout 150 "$train" "${args[@]}" -o "$run/single" || rc=1
+  timeout 90 "$sample" -c "$run/single/last" --class 9 -n 8 -b 8 --steps 250 --device cuda --precision bf16 \
+    -o "$run/sample_%d.png" --grid "$OUT/smoke-grid.png" || rc=1
+  local torchrun; torchrun="$(dirname "$(command -v python3)")/torchrun"
+  [[ -x "$torchrun" ]] || torchrun="$(command -v torchrun || true)"
+  [[ -n "$torchrun" ]] || { echo "no torchrun"; return 1; }
+  for ranks in 1 2; do
+    echo "== torchrun, NCCL, $ranks rank(s) on one GPU"
+    timeout 120 "$torchrun" --standalone --nproc_per_node "$ranks" --no_python "$train" "${args[@]}" \
+      --max-steps 100 -o "$run/torchrun$ranks" >"$OUT/smoke-torchrun$ranks.log" 2>&1
+    echo "rc=$?"; tail -n 8 "$OUT/smoke-torchrun$ranks.log"
+  done
+  return $rc
 }
 stage_bench() { stage_bench256; local rc=$?; stage_bench64 || rc=$?; return $rc; }
 

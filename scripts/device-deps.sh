@@ -5,9 +5,19 @@
 # scripts/device-build.sh builds against .device/prefix/usr there. OpenCV is left out: Debian's imgcodecs
 # pulls in GDAL and dozens of libraries; the GPU build uses -DMDM_WITH_OPENCV=OFF (PNG decoding via libpng).
 # The reference implementation's code (for scripts/reference/bench_reference.py on the GPU) goes to
-# .device/ml-mdm when a checkout or mirror is given: scripts/device-deps.sh [--reference DIR_OR_GIT_DIR].
+# .device/ml-mdm when a checkout or mirror is given; --openmoji N renders N OpenMoji emoji at 64² into
+# .device/openmoji (PNGs and TSVs, ~1.2 MB for 256) for device-build.sh's train_smoke stage:
+#   scripts/device-deps.sh [--reference DIR_OR_GIT_DIR] [--openmoji N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+reference="" openmoji=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --reference) reference="$2"; shift 2 ;;
+    --openmoji) openmoji="$2"; shift 2 ;;
+    *) echo "device-deps: unknown argument $1 (--reference DIR, --openmoji N)" >&2; exit 2 ;;
+  esac
+done
 packages=(
   libyaml-cpp-dev libyaml-cpp0.7 libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libcli11-dev
   nlohmann-json3-dev libgtest-dev libpng-dev libpng16-16 zlib1g-dev
@@ -19,10 +29,10 @@ for deb in .device/debs/*.deb; do dpkg-deb -x "$deb" .device/prefix; done
 # zlib's development link points at an absolute Debian path; device-build.sh re-points it at the machine's libz.
 rm -f .device/prefix/usr/lib/x86_64-linux-gnu/libz.so
 rm -rf .device/debs .device/prefix/usr/share/doc .device/prefix/usr/share/man
-if [[ "${1:-}" == "--reference" ]]; then
+if [[ -n "$reference" ]]; then
   # DIR: a checkout (or bare mirror) of apple/ml-mdm, whose code sits in ml-mdm-matryoshka/ (older trees: at
   # the top). Copied to .device/ml-mdm/ml-mdm-matryoshka/{ml_mdm,configs}, which bench-reference.sh reads.
-  src="$2"
+  src="$reference"
   dest=.device/ml-mdm
   if [[ "$(realpath -m "$src")" == "$(realpath -m "$dest")" ]]; then
     echo "device-deps: $src is $dest itself; kept as it is"
@@ -41,5 +51,13 @@ if [[ "${1:-}" == "--reference" ]]; then
     fi
     rm -rf "$dest" && mv "$tmp/out" "$dest" && rm -rf "$tmp"
   fi
+fi
+if ((openmoji > 0)); then
+  # Only the PNGs and the TSVs travel (the npm package and the shards stay behind).
+  tmp="$(mktemp -d)"
+  scripts/prepare-openmoji.sh --limit "$openmoji" --size 64 --out "$tmp" >"$tmp.log" 2>&1 || { tail -n 20 "$tmp.log"; exit 1; }
+  rm -rf .device/openmoji && mkdir -p .device/openmoji
+  cp -r "$tmp/png64" "$tmp"/*.tsv .device/openmoji/ && rm -rf "$tmp" "$tmp.log"
+  echo "device-deps: $(($(wc -l <.device/openmoji/train.tsv) - 1)) training emoji in .device/openmoji"
 fi
 du -sh .device
