@@ -226,10 +226,10 @@ stage_train_smoke() {
   cmake --build "$build_dir" -j "$jobs" --target mdm-train mdm-sample -- -k 0 || return 1
   local run=/tmp/mdm-smoke rc=0
   rm -rf "$run"
-  local args=(-c configs/openmoji_class_s32s64.yaml --device cuda --set train.precision=bf16 --set "data.path=$data"
+  local args=(-c configs/openmoji_class_s32s64.yaml --set train.precision=bf16 --set "data.path=$data"
     --set train.batch_size=64 --set "train.stages[0].steps=150" --set "train.stages[1].steps=150"
     --set train.sample_every=300 --set train.log_every=50 --set train.checkpoint_every=150)
-  timeout 150 "$train" "${args[@]}" -o "$run/single" || rc=1
+  timeout 150 "$train" "${args[@]}" --device cuda -o "$run/single" || rc=1
   timeout 90 "$sample" -c "$run/single/last" --class 9 -n 8 -b 8 --steps 250 --device cuda --precision bf16 \
     -o "$run/sample_%d.png" --grid "$OUT/smoke-grid.png" || rc=1
   local torchrun; torchrun="$(dirname "$(command -v python3)")/torchrun"
@@ -237,8 +237,9 @@ stage_train_smoke() {
   [[ -n "$torchrun" ]] || { echo "no torchrun"; return 1; }
   for ranks in 1 2; do
     echo "== torchrun, NCCL, $ranks rank(s) on one GPU"
+    # --device cuda would be cuda:LOCAL_RANK; both ranks share the one GPU.
     timeout 120 "$torchrun" --standalone --nproc_per_node "$ranks" --no_python "$train" "${args[@]}" \
-      --max-steps 100 -o "$run/torchrun$ranks" >"$OUT/smoke-torchrun$ranks.log" 2>&1
+      --device cuda:0 --max-steps 100 -o "$run/torchrun$ranks" >"$OUT/smoke-torchrun$ranks.log" 2>&1
     echo "rc=$?"; tail -n 8 "$OUT/smoke-torchrun$ranks.log"
   done
   return $rc
