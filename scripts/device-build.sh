@@ -57,6 +57,7 @@ note() { echo "$*" | tee -a "$summary"; }
 run_stage() {  # name command...: logs to $OUT/name.log, records the time, the exit status and the log's end
   local name="$1"; shift
   local t0=$SECONDS
+  echo "$name" >"$OUT/.current_stage"
   "$@" >"$OUT/$name.log" 2>&1
   local rc=$?
   note "stage $name: rc=$rc in $((SECONDS - t0)) s"
@@ -272,10 +273,20 @@ wait_dist_bg() {
   [[ -f "$OUT/dist/summary.txt" ]] && cat "$OUT/dist/summary.txt" >>"$summary"
 }
 
+# The device tool stops a call at its time limit and brings back what $RESULTS holds then; a stage it cuts
+# short would leave nothing of its log. So at MDM_DEADLINE_S (default 575 s: a call's 590 less a margin)
+# a watchdog records where the call stands: the running stage's log so far, in summary.txt and the archive.
+( sleep "${MDM_DEADLINE_S:-575}"
+  stage="$(cat "$OUT/.current_stage" 2>/dev/null)"
+  { echo "deadline (${MDM_DEADLINE_S:-575} s): stage ${stage:-?} still running; its log so far:"
+    tail -n 25 "$OUT/$stage.log" 2>/dev/null; } >>"$summary"
+  tar -czf "$RESULTS/details.tar.gz" -C "$OUT" . ) &
+watchdog=$!
 for s in "${stages[@]}"; do
   declare -F "stage_$s" >/dev/null || { note "unknown stage $s"; continue; }
   run_stage "$s" "stage_$s"
 done
+kill "$watchdog" 2>/dev/null
 wait_dist_bg
 tar -czf "$RESULTS/details.tar.gz" -C "$OUT" .
 note "done: ${stages[*]}"
