@@ -6,6 +6,8 @@
 #include <mdm/perf/cpu_conv_check.h>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <iostream>
 
 int main(int argc, char** argv) {
@@ -60,6 +62,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--json", json, "print one JSON object instead of the table");
   CLI11_PARSE(app, argc, argv);
+  // Standard output is the result (a table, or JSON that scripts parse): the library's log goes to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("mdm-bench"));
   try {
     if (cpu_allocator == "caching") mdm::perf::install_caching_cpu_allocator();
     mdm::perf::ensure_correct_cpu_convolutions();  // a LibTorch with wrong CPU convolutions (perf/cpu_conv_check.h)

@@ -193,7 +193,8 @@ FusionCheck check_fusion(const torch::Device& device_in, torch::ScalarType dtype
   if (capturing(device)) return {};
   FusionCheck result = run_check(device, dtype);
   if (result.passed) {
-    spdlog::debug("fused GroupNorm path on {} in {}: {}", device.str(), c10::toString(dtype), to_string(result));
+    spdlog::info("fused GroupNorm → scale-shift → SiLU path on {} in {}: {}", device.str(), c10::toString(dtype),
+                 to_string(result));
   } else {
     spdlog::warn("the fused GroupNorm → scale-shift → SiLU path failed its check on {} in {} and stays off there "
                  "(the unfused ops run instead): {}",
