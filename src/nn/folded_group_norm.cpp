@@ -56,7 +56,7 @@ FusionPlan fusion_plan(const torch::Tensor& x) {
       // the fused path has shown on this device and dtype that it gives the unfused ops' numbers
       // (nn/fusion_check.h; checked once, the first time it is asked).
       plan.active = x.is_cuda() && x.is_contiguous() && x.numel() >= kFusionMinElements &&
-                    pointwise_backend(x) == "jiterator" && check_fusion(x.device(), x.scalar_type()).passed;
+                    pointwise_backend(x) == "jiterator" && fusion_verified(x.device(), x.scalar_type());
       plan.fold_bias = plan.fused_kernels = plan.active;
       break;
   }

@@ -11,6 +11,7 @@
 
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -23,8 +24,10 @@ namespace mdm::nn {
 
 namespace {
 
+// (device type, device index, dtype): asked on every large activation's forward, so no string is built.
+using Key = std::tuple<int, int, int>;
 std::mutex g_mutex;
-std::map<std::pair<std::string, int>, FusionCheck> g_results;  // (device, dtype) → result
+std::map<Key, FusionCheck> g_results;
 
 // "cuda" names the current CUDA device: the check's results are kept per indexed device, as tensors
 // report theirs.
@@ -35,8 +38,9 @@ torch::Device indexed(const torch::Device& device) {
   return device;
 }
 
-std::pair<std::string, int> key(const torch::Device& device, torch::ScalarType dtype) {
-  return {indexed(device).str(), static_cast<int>(dtype)};
+Key key(const torch::Device& device, torch::ScalarType dtype) {
+  const auto d = indexed(device);
+  return {static_cast<int>(d.type()), static_cast<int>(d.index()), static_cast<int>(dtype)};
 }
 
 bool capturing(const torch::Device& device) {
@@ -185,12 +189,16 @@ FusionCheck run_check(const torch::Device& device, torch::ScalarType dtype) {
 
 }  // namespace
 
-FusionCheck check_fusion(const torch::Device& device_in, torch::ScalarType dtype) {
-  std::lock_guard<std::mutex> lock(g_mutex);  // one check at a time; other threads wait for its result
+namespace {
+
+// The recorded result, the check run first where there is none; nullptr during CUDA graph capture. Called
+// with g_mutex held (one check at a time; other threads wait for its result). std::map keeps the element
+// where it is, so the pointer stays valid.
+const FusionCheck* recorded_or_checked(const torch::Device& device_in, torch::ScalarType dtype) {
   const torch::Device device = indexed(device_in);
   const auto k = key(device, dtype);
-  if (const auto it = g_results.find(k); it != g_results.end()) return it->second;
-  if (capturing(device)) return {};
+  if (const auto it = g_results.find(k); it != g_results.end()) return &it->second;
+  if (capturing(device)) return nullptr;
   FusionCheck result = run_check(device, dtype);
   if (result.passed) {
     spdlog::info("fused GroupNorm → scale-shift → SiLU path on {} in {}: {}", device.str(), c10::toString(dtype),
@@ -200,8 +208,21 @@ FusionCheck check_fusion(const torch::Device& device_in, torch::ScalarType dtype
                  "(the unfused ops run instead): {}",
                  device.str(), c10::toString(dtype), result.detail);
   }
-  g_results[k] = result;
-  return result;
+  return &(g_results[k] = std::move(result));
+}
+
+}  // namespace
+
+FusionCheck check_fusion(const torch::Device& device, torch::ScalarType dtype) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  const FusionCheck* result = recorded_or_checked(device, dtype);
+  return result ? *result : FusionCheck{};
+}
+
+bool fusion_verified(const torch::Device& device, torch::ScalarType dtype) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  const FusionCheck* result = recorded_or_checked(device, dtype);
+  return result && result->passed;
 }
 
 FusionCheck fusion_check_result(const torch::Device& device, torch::ScalarType dtype) {

@@ -36,6 +36,7 @@ TEST(FusionCheck, RunsOncePerDeviceAndDtypeAndIsRecorded) {
   EXPECT_EQ(first.max_error, again.max_error);
   EXPECT_EQ(first.max_error, recorded.max_error);
   EXPECT_EQ(first.detail, recorded.detail);
+  EXPECT_TRUE(nn::fusion_verified(torch::kCPU, torch::kFloat));
 }
 
 // It may first run in the middle of a caller's forward: in inference mode, without autograd, under a seed
