@@ -1,4 +1,5 @@
 #include <mdm/diffusion/multires_diffusion.h>
+#include <mdm/util/device_copy.h>
 #include <mdm/util/error.h>
 
 #include <fmt/format.h>
@@ -67,16 +68,28 @@ torch::Tensor MultiResDiffusion::sample_t(int64_t batch, at::Generator& gen) con
 }
 
 torch::Tensor MultiResDiffusion::gamma(size_t level, const torch::Tensor& t) const {
-  auto g = gamma_tables_.at(level).to(t.device()).index_select(0, t.to(torch::kLong));
+  // An asynchronous copy: a plain .to() of the host table would wait for the device (util/device_copy.h).
+  auto g = util::to_device_async(gamma_tables_.at(level), t.device()).index_select(0, t.to(torch::kLong));
   return g.view({-1, 1, 1, 1});
+}
+
+std::vector<torch::Tensor> MultiResDiffusion::draw_noise(const std::vector<std::vector<int64_t>>& shapes,
+                                                        at::ScalarType dtype, at::Generator& gen) const {
+  std::vector<torch::Tensor> eps(shapes.size());
+  // With shared noise only the highest level's is drawn (add_noise makes the others its pyramid).
+  for (size_t l = shared_noise_ && !shapes.empty() ? shapes.size() - 1 : 0; l < shapes.size(); ++l) {
+    eps[l] = torch::randn(shapes[l], gen, torch::TensorOptions().dtype(dtype));
+  }
+  return eps;
 }
 
 NoisyBatch MultiResDiffusion::add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t,
                                         at::Generator& gen) const {
-  std::vector<torch::Tensor> eps(x0.size());
-  // With shared noise only the highest level's is drawn (the others are its pyramid, made below).
-  for (size_t l = shared_noise_ && !x0.empty() ? x0.size() - 1 : 0; l < x0.size(); ++l) {
-    eps[l] = torch::randn(x0[l].sizes(), gen, x0[l].options().device(torch::kCPU)).to(x0[l].device());
+  std::vector<std::vector<int64_t>> shapes;
+  for (const auto& level : x0) shapes.push_back(level.sizes().vec());
+  auto eps = draw_noise(shapes, x0.empty() ? torch::kFloat : x0.front().scalar_type(), gen);
+  for (size_t l = 0; l < eps.size(); ++l) {
+    if (eps[l].defined()) eps[l] = util::to_device_async(eps[l], x0[l].device());
   }
   return add_noise(x0, t, eps);
 }

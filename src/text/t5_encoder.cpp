@@ -1,4 +1,5 @@
 #include <mdm/text/t5_encoder.h>
+#include <mdm/util/device_copy.h>
 #include <mdm/util/error.h>
 
 #include <fmt/format.h>
@@ -29,14 +30,15 @@ torch::Tensor T5EncoderImpl::forward(const torch::Tensor& ids, const torch::Tens
     throw Error(fmt::format("T5Encoder: mask {} does not match ids {}", mask.sizes(), ids.sizes()));
   }
   const auto device = shared->weight.device();
-  auto tokens = ids.to(device);
-  // One host sync; the offending id is looked up only when there is one.
-  const auto outside = (tokens < 0) | (tokens >= config_.vocab_size);
+  // Checked where the ids are: ids from the tokenizer are on the host, where reading the result costs no
+  // device sync (ids on the device cost one). The offending id is looked up only when there is one.
+  const auto outside = (ids < 0) | (ids >= config_.vocab_size);
   if (outside.any().item<bool>()) {
     throw Error(fmt::format("T5Encoder: token id {} is outside the vocabulary [0, {})",
-                            tokens.masked_select(outside)[0].item<int64_t>(), config_.vocab_size));
+                            ids.masked_select(outside)[0].item<int64_t>(), config_.vocab_size));
   }
-  return encoder(shared(tokens), mask.to(device));  // [B, L, d_model]
+  auto tokens = util::to_device_async(ids, device);
+  return encoder(shared(tokens), util::to_device_async(mask, device));  // [B, L, d_model]
 }
 
 }  // namespace mdm::text

@@ -1,4 +1,5 @@
 #include <mdm/text/text_encoder.h>
+#include <mdm/util/device_copy.h>
 #include <mdm/util/error.h>
 
 #include <fmt/format.h>
@@ -20,8 +21,9 @@ TextEncoder::TextEncoder(std::shared_ptr<const Tokenizer> tokenizer, T5Encoder t
 
 EncodedText TextEncoder::encode(const std::vector<std::string>& prompts, Overflow overflow, torch::Device device) const {
   const TokenBatch tokens = tokenizer_->encode_batch(prompts, max_tokens_, overflow);
-  auto ids = tokens.ids.to(device);
-  auto mask = tokens.mask.to(device);
+  // The ids stay on the host: the T5 encoder checks them there and copies them without a device sync.
+  const auto& ids = tokens.ids;
+  auto mask = util::to_device_async(tokens.mask, device);
   const bool with_grad = trainable_ && t5_->is_training() && torch::GradMode::is_enabled();
   torch::Tensor features;
   {
