@@ -57,6 +57,12 @@ int main(int argc, char** argv) {
   app.add_flag("--per-sample-draws", opt.per_sample_draws,
                "draw t, noise and condition dropout per sample, as distributed runs do: one process then "
                "reproduces an N-rank run of the same global batch");
+  app.add_flag("!--no-prepare-ahead", opt.prepare_ahead,
+               "read and draw each round's batch and noise only when the round starts (default: while the round "
+               "before it runs, which keeps a GPU busy; the results are the same)");
+  app.add_flag("--tf32", opt.tf32, "on CUDA, TF32 for fp32 matmuls and convolutions (train.precision fp32)");
+  app.add_flag("!--no-cudnn-benchmark", opt.cudnn_benchmark,
+               "on CUDA, cuDNN's default convolution algorithms instead of the fastest ones it measures");
   bool fp32_norms = false;
   app.add_flag("--fp32-norms", fp32_norms,
                "under bf16 autocast, run GroupNorm in float32 as the reference does (default: in bf16, less "

@@ -2,13 +2,14 @@
 #include <mdm/io/png.h>
 #include <mdm/models/build.h>
 #include <mdm/models/state_dict.h>
+#include <mdm/perf/device.h>
 #include <mdm/pipeline/pipeline.h>
 #include <mdm/text/caption_tokenizer.h>
 #include <mdm/train/data_parallel.h>
 #include <mdm/train/progressive.h>
-#include <mdm/train/sample_draws.h>
+#include <mdm/train/train_step.h>
 #include <mdm/train/trainer.h>
-#include <mdm/util/compat.h>
+#include <mdm/util/device_copy.h>
 #include <mdm/util/error.h>
 #include <mdm/util/progress.h>
 #include <mdm/version.h>
@@ -24,6 +25,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "round_inputs.h"
+
 namespace mdm::train {
 
 namespace fs = std::filesystem;
@@ -37,21 +40,6 @@ double peak_rss_mib() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: KiB
-}
-
-std::vector<uint8_t> generator_state(at::Generator& gen) {
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  auto t = gen.get_state().contiguous();
-  const auto* p = t.data_ptr<uint8_t>();
-  return std::vector<uint8_t>(p, p + t.numel());
-}
-
-void set_generator_state(at::Generator& gen, const std::vector<uint8_t>& bytes, const std::string& what) {
-  if (bytes.empty()) throw CheckpointError(fmt::format("state.json: the {} generator state is empty", what));
-  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
-  std::memcpy(t.data_ptr<uint8_t>(), bytes.data(), bytes.size());
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(t);
 }
 
 // train.output_dir is the run directory; left at its default ("runs") it becomes runs/<name>.
@@ -80,6 +68,7 @@ Trainer::Trainer(Config config, TrainerOptions options)
   validate(config_, config_.source);
   run_dir_ = options_.run_dir.empty() ? default_run_dir(config_) : options_.run_dir;
   if (device_.is_cuda() && !torch::cuda::is_available()) throw Error("--device cuda: no CUDA device is available");
+  if (device_.is_cuda()) perf::configure_cuda_backend(options_.cudnn_benchmark, options_.tf32);
   autocast_ = device_.is_cuda() && config_.train.precision == "bf16";
   if (!device_.is_cuda() && config_.train.precision == "bf16") {
     spdlog::info("train.precision bf16 is CUDA autocast; on the CPU the model trains in fp32");
@@ -214,9 +203,8 @@ void Trainer::enter_stage(size_t stage) {
   lo.seed = static_cast<uint64_t>(config_.train.seed);
   lo.rank = dp_ ? dp_->rank() : 0;
   lo.world_size = state_.world_size;
-  if (loader_) skipped_records_base_ += loader_->stats().skipped;
-  loader_.reset();  // stop the old workers before the new ones start
-  loader_ = std::make_unique<data::DataLoader>(data_, lo, data::LoaderPosition{state_.data_epoch, state_.data_cursor});
+  loader_options_ = lo;
+  reopen_loader();  // a round prepared for the old stage is given back
   spdlog::info("stage {}/{}: levels {} ({} steps), batch {} ({} per round), {} records per epoch", stage + 1,
                config_.train.stages.size(), fmt::join(st.resolutions, "/"), st.steps, batch, per_round,
                loader_->records_per_epoch());
@@ -231,7 +219,7 @@ Conditioning Trainer::condition(const data::Batch& batch, int64_t count, const t
       throw Error(fmt::format("a class label of the data ({}) is outside [0, model.num_classes = {})", config_.data.path, n));
     }
     auto drop = drop_given.defined() ? drop_given : condition_dropout_mask(count, config_.diffusion.cfg_dropout, gen_);
-    c.labels = torch::where(drop, torch::full_like(labels, n), labels).to(device_);
+    c.labels = util::to_device_async(torch::where(drop, torch::full_like(labels, n), labels), device_);
   } else if (config_.model.conditioning == ConditioningKind::Text) {
     // A dropped caption becomes the empty prompt: what sampling feeds as the unconditional (negative) input.
     auto drop = (drop_given.defined() ? drop_given : condition_dropout_mask(count, config_.diffusion.cfg_dropout, gen_))
@@ -257,40 +245,24 @@ Trainer::StepStats Trainer::train_step() {
   const int64_t rounds = config_.train.grad_accumulation;
   torch::Tensor sums;  // [1 + levels]: the loss, then each level's
   for (int64_t r = 0; r < rounds; ++r) {
-    const auto t_data = Clock::now();
-    const data::Batch batch = loader_->next();
-    s.data_seconds += seconds_since(t_data);
-    state_.data_epoch = batch.end.epoch;
-    state_.data_cursor = batch.end.cursor;
-    const int64_t b = batch.images.size(0);
+    const auto in = take_round(state_.step, r);
+    s.data_seconds += in->data_seconds;
+    state_.data_epoch = in->batch.end.epoch;
+    state_.data_cursor = in->batch.end.cursor;
+    const int64_t b = in->batch.images.size(0);
     s.images += b;
-    auto x = batch.images.to(device_).to(torch::kFloat).div(127.5).sub(1.0);
+    // Asynchronous copies from pinned memory on CUDA (util/device_copy.h): the host goes on queueing.
+    auto x = util::to_device_async(in->batch.images, device_).to(torch::kFloat).div(127.5).sub(1.0);
     auto x0 = diffusion_.pyramid(x, active_levels_);
-    torch::Tensor t, drop;
-    NoisyBatch noisy;
-    if (dp_ || options_.per_sample_draws) {
-      const int64_t world = dp_ ? dp_->size() : 1;
-      std::vector<std::vector<int64_t>> shapes;
-      for (const auto& level : x0) shapes.push_back(level.sizes().slice(1).vec());
-      auto draws = per_sample_draws(diffusion_, shapes, config_.diffusion.cfg_dropout, config_.train.seed, state_.step,
-                                    round_slots(r, b * world, dp_ ? dp_->rank() : 0, world, b));
-      for (auto& e : draws.eps) e = e.to(device_);
-      t = draws.t;
-      drop = draws.drop;
-      noisy = diffusion_.add_noise(x0, t.to(device_), draws.eps);
-    } else {
-      t = diffusion_.sample_t(b, gen_);
-      noisy = diffusion_.add_noise(x0, t.to(device_), gen_);
-    }
-    auto cond = condition(batch, b, drop);
-    LossOutput loss;
-    {
-      compat::CudaAutocast autocast(autocast_, torch::kBFloat16);
-      auto out = active_->forward(noisy.z, (t - 1).to(torch::kFloat).to(device_), cond);
-      loss = diffusion_.loss(out, noisy, active_levels_);
-    }
+    std::vector<torch::Tensor> eps;
+    for (const auto& e : in->eps) eps.push_back(util::to_device_async(e, device_));
+    const auto t = util::to_device_async(in->t, device_);
+    const NoisyBatch noisy = diffusion_.add_noise(x0, t, eps);
+    auto cond = condition(in->batch, b, in->drop);
+    const LossOutput loss = training_loss(*active_, diffusion_, noisy, cond, active_levels_, autocast_);
     if (dp_) dp_->before_backward(r == rounds - 1);
     (loss.loss / static_cast<double>(rounds)).backward();
+    prepare_next_round(state_.step, r);  // while the device works through the backward just queued
     // Summed on the device; read back once per step (one host sync, not one per level and round).
     auto parts = torch::stack(loss.levels).to(torch::kDouble);
     auto total = loss.loss.detach().to(torch::kDouble).view({1});
@@ -309,17 +281,11 @@ Trainer::StepStats Trainer::train_step() {
   const double* v = host.data_ptr<double>();
   s.loss = v[0];
   for (size_t l = 0; l < active_levels_; ++l) s.level_losses[l] = v[l + 1];
-  s.finite = std::isfinite(s.loss);
-  if (s.finite) {
-    s.grad_norm = clip_grad_norm(optimizer_->params(), config_.train.grad_clip);
-    s.finite = std::isfinite(s.grad_norm);
-  }
   state_.lr = config_.train.optimizer.lr * warmup_factor(state_.step, config_.train.warmup_steps);
-  if (s.finite) {
-    optimizer_->step(state_.lr);
-    ema_->update(*model_);
-  }
-  optimizer_->zero_grad();
+  const auto update = optimizer_update(*optimizer_, *ema_, *model_, state_.lr, config_.train.grad_clip,
+                                       std::isfinite(s.loss));
+  s.grad_norm = update.grad_norm;
+  s.finite = update.finite;
   return s;
 }
 
@@ -327,22 +293,26 @@ StepTiming Trainer::time_steps(int64_t steps) {
   StepTiming timing;
   enter_stage(stage_of(std::max<int64_t>(state_.step, 0)));
   model_->train();
+  const int64_t first = state_.step;
+  prepare_until_ = first + steps;
   for (int64_t i = 0; i < steps; ++i) {
     const auto t0 = Clock::now();
     auto s = train_step();
+    ++state_.step;  // the rounds prepared ahead are keyed by it
     if (device_.is_cuda()) torch::cuda::synchronize();
     timing.seconds.push_back(seconds_since(t0));
     timing.images_per_step = s.images;
   }
+  state_.step = first;  // timed, not counted
   timing.peak_rss_mib = peak_rss_mib();
   return timing;
 }
 
 void Trainer::save(TrainResult& result) {
-  state_.rng = generator_state(gen_);
+  state_.rng = generator_state_used();  // not the draws of a round prepared ahead
   auto def = at::detail::getDefaultCPUGenerator();
   state_.default_rng = generator_state(def);
-  state_.skipped_records = skipped_records_base_ + (loader_ ? loader_->stats().skipped : 0);
+  state_.skipped_records = skipped_records_base_ + skipped_records_used();
   const auto t0 = Clock::now();
   if (dp_) {
     // Every rank comes here at the same step (these are collectives): rank 0 writes what all of them hold,
@@ -421,6 +391,7 @@ TrainResult Trainer::run() {
   const int64_t total = total_steps();
   const int64_t end = options_.max_steps >= 0 ? std::min(options_.max_steps, total) : total;
   const bool root = !dp_ || dp_->is_root();  // rank 0 alone writes files
+  prepare_until_ = end;
   if (root) {
     fs::create_directories(run_dir_);
     std::ofstream out(fs::path(run_dir_) / "config.yaml");
@@ -483,7 +454,7 @@ TrainResult Trainer::run() {
       p.values["step_s"] = elapsed / win_steps;
       p.values["data_wait_share"] = win_data / std::max(elapsed, 1e-9);
       p.values["nonfinite_steps"] = static_cast<double>(state_.nonfinite_steps);
-      p.values["skipped_records"] = static_cast<double>(skipped_records_base_ + loader_->stats().skipped);
+      p.values["skipped_records"] = static_cast<double>(skipped_records_base_ + skipped_records_used());
       p.values["epoch"] = static_cast<double>(state_.data_epoch);
       if (metrics_) metrics_->write(p);
       std::string levels;
@@ -521,7 +492,7 @@ TrainResult Trainer::run() {
   result.step = state_.step;
   result.finished = state_.step >= total;
   result.nonfinite_steps = state_.nonfinite_steps;
-  result.skipped_records = skipped_records_base_ + (loader_ ? loader_->stats().skipped : 0);
+  result.skipped_records = skipped_records_base_ + skipped_records_used();
   result.seconds = seconds_since(t_run);
   spdlog::info("{} at step {} after {} ({} training in all){}", result.finished ? "finished" : "stopped", state_.step,
                util::format_duration(result.seconds), util::format_duration(state_.train_seconds),

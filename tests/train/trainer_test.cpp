@@ -8,6 +8,7 @@
 #include <mdm/models/nested_unet.h>
 #include <mdm/pipeline/pipeline.h>
 #include <mdm/train/progressive.h>
+#include <mdm/train/train_checkpoint.h>
 #include <mdm/train/trainer.h>
 
 #include <signal.h>
@@ -118,6 +119,49 @@ TEST_F(TrainerTest, ResumeAfterAStopAtARandomStepIsBitwise) {
     EXPECT_TRUE(t.run().finished);
   }
   expect_same_checkpoint(root + "/a/step_00000006", root + "/b/step_00000006");
+  fs::remove_all(root);
+}
+
+// TrainerOptions::prepare_ahead reads and draws each round while the round before it runs; off, each round
+// is made when it starts. Same generators, same order, so the same run: weights, moments, generator state
+// and data position bit for bit, with two accumulation rounds a step, across the stage boundary, with an
+// unreadable record, for both kinds of draws; and a checkpoint taken while a round waits (a stop inside
+// a stage) resumes without it to the same end.
+TEST_F(TrainerTest, PreparingRoundsAheadChangesNothing) {
+  auto source = std::make_shared<MemorySource>(11, 16, 4, std::vector<int64_t>{6});
+  const auto root = temp_dir("ahead");
+  auto cfg = tiny_train_config(root, 3, 3);
+  cfg.train.grad_accumulation = 2;  // batch 4: two rounds of 2
+  for (const bool per_sample : {false, true}) {
+    const std::string base = root + (per_sample ? "/per_sample" : "/sequential");
+    auto run = [&](const std::string& dir, bool ahead, int64_t max_steps, const std::string& resume,
+                   const std::atomic<bool>* stop = nullptr) {
+      auto o = options_for(dir, source, max_steps, resume);
+      o.prepare_ahead = ahead;
+      o.per_sample_draws = per_sample;
+      o.stop = stop;
+      Trainer t(cfg, o);
+      return t.run();
+    };
+    const auto off = run(base + "/off", false, -1, "");
+    const auto on = run(base + "/on", true, -1, "");
+    ASSERT_TRUE(off.finished && on.finished);
+    EXPECT_EQ(on.skipped_records, off.skipped_records);
+    EXPECT_GE(on.skipped_records, 1);
+    expect_same_checkpoint(base + "/off/step_00000006", base + "/on/step_00000006");
+    const auto a = train::load_training_checkpoint(base + "/off/step_00000006").state;
+    const auto b = train::load_training_checkpoint(base + "/on/step_00000006").state;
+    EXPECT_TRUE(a.rng == b.rng) << "the trainer generator's state";
+    EXPECT_EQ(a.data_epoch, b.data_epoch);
+    EXPECT_EQ(a.data_cursor, b.data_cursor);
+    EXPECT_EQ(a.skipped_records, b.skipped_records);
+
+    // Stopped after step 1 (a round of step 2 already prepared), resumed with nothing prepared ahead.
+    std::atomic<bool> stop{true};
+    EXPECT_EQ(run(base + "/stopped", true, -1, "", &stop).step, 1);
+    EXPECT_TRUE(run(base + "/stopped", false, -1, "auto").finished);
+    expect_same_checkpoint(base + "/off/step_00000006", base + "/stopped/step_00000006");
+  }
   fs::remove_all(root);
 }
 
