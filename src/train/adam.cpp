@@ -1,4 +1,5 @@
 #include <mdm/train/adam.h>
+#include <mdm/util/compat.h>
 #include <mdm/util/error.h>
 
 #include <fmt/format.h>
@@ -85,6 +86,7 @@ void Adam::step(double lr) {
         m.push_back(state_[k].exp_avg);
         v.push_back(state_[k].exp_avg_sq);
       }
+      if (fused_ && compat::fused_adam_step(p, g, m, v, step, lr, beta1, beta2, wd, options_.eps, decoupled_)) return;
       if (wd != 0) {
         if (decoupled_) {
           at::_foreach_mul_(p, 1 - lr * wd);

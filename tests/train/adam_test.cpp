@@ -59,6 +59,54 @@ TEST(Adam, MatchesLibTorchAdam) { compare_with_libtorch("adam", 0.0); }
 TEST(Adam, MatchesLibTorchAdamWithL2) { compare_with_libtorch("adam", 0.1); }
 TEST(Adam, MatchesLibTorchAdamW) { compare_with_libtorch("adamw", 0.1); }
 
+// Where LibTorch has a fused Adam kernel (CUDA from 2.0, the CPU from 2.4) step() runs it; it must agree
+// with the _foreach_ ops (set_fused(false)) to float32 round-off: both weight-decay modes, parameters at
+// two step counts (one list each), moments too. On LibTorch 1.13 both sides run the _foreach_ ops.
+TEST(Adam, FusedKernelAgreesWithTheForeachOpsOnCpuAndCuda) {
+  std::vector<torch::Device> devices = {torch::kCPU};
+  if (torch::cuda::is_available()) devices.emplace_back(torch::kCUDA, 0);
+  for (const auto& device : devices) {
+    for (const auto& [name, decay] : std::vector<std::pair<std::string, double>>{{"adam", 0.1}, {"adamw", 0.1}}) {
+      OptimizerConfig cfg;
+      cfg.name = name;
+      cfg.lr = 0.01;
+      cfg.betas = {0.9, 0.99};
+      cfg.weight_decay = decay;
+      auto make = [&] {
+        torch::manual_seed(3);
+        return std::vector<torch::Tensor>{torch::randn({64, 33}).to(device).requires_grad_(true),
+                                          torch::randn({33}).to(device).requires_grad_(true)};
+      };
+      auto fused = make(), plain = make();
+      Adam a({{"w", fused[0]}, {"b", fused[1]}}, cfg), b({{"w", plain[0]}, {"b", plain[1]}}, cfg);
+      b.set_fused(false);
+      for (int step = 0; step < 12; ++step) {
+        for (auto* p : {&fused, &plain}) {
+          torch::manual_seed(100 + step);
+          auto x = torch::randn({8, 64}).to(device);
+          (torch::matmul(x, (*p)[0]) + (*p)[1]).tanh().square().sum().backward();
+          if (step < 4) (*p)[1].mutable_grad() = torch::Tensor();  // b joins later: its own step count
+        }
+        a.step(0.01);
+        b.step(0.01);
+        a.zero_grad();
+        b.zero_grad();
+      }
+      const std::string where = name + " on " + device.str();
+      for (size_t i = 0; i < 2; ++i) {
+        EXPECT_TRUE(torch::allclose(fused[i], plain[i], 1e-6, 1e-7))
+            << where << ": " << (fused[i] - plain[i]).abs().max().item<float>();
+      }
+      const auto sa = a.state_dict(), sb = b.state_dict();
+      ASSERT_EQ(sa.size(), sb.size());
+      for (size_t i = 0; i < sa.size(); ++i) {
+        EXPECT_TRUE(torch::allclose(sa[i].second.cpu(), sb[i].second.cpu(), 1e-5, 1e-9)) << where << " " << sa[i].first;
+      }
+      EXPECT_GT((fused[0] - make()[0]).abs().max().item<float>(), 0.05f) << where;  // it did move
+    }
+  }
+}
+
 TEST(Adam, StateRoundTripContinuesIdentically) {
   OptimizerConfig cfg;
   Problem a(2), b(2);

@@ -1,7 +1,9 @@
 // Adam / AdamW with its state keyed by parameter name, so the moments go into optimizer.safetensors and
 // come back bit for bit on resume, in LibTorch 1.13 and 2.x alike (LibTorch's own optimizer keys its state
 // by TensorImpl address, differently across versions). The update is torch.optim.Adam's algorithm (amsgrad
-// off) step for step, run like its foreach implementation: multi-tensor ops over lists of parameters.
+// off) step for step: with LibTorch's fused Adam kernel where it has one (CUDA from LibTorch 2.0, the CPU
+// from 2.4: one pass over parameters, gradients and moments, as torch.optim.Adam(fused=True)), else like
+// its foreach implementation, multi-tensor ops over lists of parameters (LibTorch 1.13).
 #pragma once
 
 #include <mdm/config/config.h>
@@ -33,6 +35,11 @@ class Adam {
 
   const std::vector<std::pair<std::string, torch::Tensor>>& params() const { return params_; }
 
+  // Whether step() may use the fused kernel (default true); off, it runs the _foreach_ ops everywhere.
+  // The two agree to float32 round-off (tests; the A/B of a benchmark).
+  void set_fused(bool on) { fused_ = on; }
+  bool fused() const { return fused_; }
+
  private:
   struct State {
     torch::Tensor exp_avg, exp_avg_sq;
@@ -42,6 +49,7 @@ class Adam {
   std::vector<State> state_;
   OptimizerConfig options_;
   bool decoupled_;
+  bool fused_ = true;
 };
 
 // The reference's learning-rate factor (lr_scaler.py): linear warmup max(1, step)/warmup while

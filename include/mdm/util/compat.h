@@ -8,6 +8,7 @@
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <optional>
+#include <vector>
 
 #if TORCH_VERSION_MAJOR >= 2
 #define MDM_TORCH2 1
@@ -117,5 +118,37 @@ class CudaAutocast {
   bool prev_enabled_ = false;
   at::ScalarType prev_dtype_ = at::kHalf;
 };
+
+// torch.optim.Adam(fused=True)'s kernel: one pass that reads parameters, gradients and both moments and
+// writes back parameters and moments (28 bytes per float32 parameter; the _foreach_ sequence moves ~84).
+// LibTorch has it from 2.0 on CUDA and from 2.4 on the CPU; where it has none this returns false and the
+// caller runs the _foreach_ ops. All tensors on one device, one dtype; `step` is the step count after this
+// update (the bias corrections), the same for every tensor; `decoupled` selects AdamW's weight decay.
+inline bool fused_adam_step(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads,
+                            const std::vector<torch::Tensor>& exp_avgs, const std::vector<torch::Tensor>& exp_avg_sqs,
+                            int64_t step, double lr, double beta1, double beta2, double weight_decay, double eps,
+                            bool decoupled) {
+#if MDM_TORCH2
+  if (params.empty()) return true;
+  const auto device = params.front().device();
+  constexpr bool kCpuKernel = TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4);
+  if (!device.is_cuda() && !(kCpuKernel && device.is_cpu())) return false;
+  // The kernel reads the step from a float32 tensor on the device (a fill, not a host copy); one tensor serves
+  // the whole list.
+  const auto count = torch::full({}, static_cast<double>(step), torch::TensorOptions().dtype(torch::kFloat).device(device));
+  const std::vector<torch::Tensor> steps(params.size(), count);
+  const std::vector<torch::Tensor> no_max_exp_avg_sqs;  // amsgrad off
+  if (decoupled) {
+    at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, no_max_exp_avg_sqs, steps, lr, beta1, beta2, weight_decay, eps,
+                      /*amsgrad=*/false, /*maximize=*/false);
+  } else {
+    at::_fused_adam_(params, grads, exp_avgs, exp_avg_sqs, no_max_exp_avg_sqs, steps, lr, beta1, beta2, weight_decay, eps,
+                     /*amsgrad=*/false, /*maximize=*/false);
+  }
+  return true;
+#else
+  return false;
+#endif
+}
 
 }  // namespace mdm::compat
