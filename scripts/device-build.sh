@@ -25,8 +25,9 @@
 #   channels_last  libmdm alone with --channels-last, the training phases only (~50 s)
 #   bench64    the reference's 64² model against libmdm, batch 64, bf16
 #   train_smoke  mdm-train (bf16, 300 steps, the OpenMoji class model on the emoji device-deps.sh --openmoji
-#              carried) and mdm-sample (250 steps, CUDA graphs) on the GPU, then mdm-train under torchrun on
-#              NCCL with 1 rank and with 2 ranks on the one GPU (~2 min)
+#              carried; 100 steps again with --no-prepare-ahead, its A/B; mdm-bench-draws) and mdm-sample
+#              (250 steps, CUDA graphs) on the GPU, then mdm-train under torchrun on NCCL with 1 rank and
+#              with 2 ranks on the one GPU (~3 min)
 # Also: dist (the NCCL checks in the foreground), bench (bench256 + bench64), fixture (remakes the committed
 # T5 fixture; only when asked for). Each side of each benchmark is capped by MDM_BENCH_LIMIT_S (default
 # 150 s) and leaves its JSON as it goes. The default stages take ~15 min, more than one device call's 10
@@ -224,13 +225,19 @@ stage_profile() {
 stage_train_smoke() {
   local data="$PWD/.device/openmoji/train.tsv" train="$build_dir/tools/mdm-train" sample="$build_dir/tools/mdm-sample"
   [[ -f "$data" ]] || { echo "no $data: run scripts/device-deps.sh --openmoji on the CPU machine"; return 1; }
-  cmake --build "$build_dir" -j "$jobs" --target mdm-train mdm-sample -- -k 0 || return 1
+  cmake --build "$build_dir" -j "$jobs" --target mdm-train mdm-sample mdm-bench-draws -- -k 0 || return 1
   local run=/tmp/mdm-smoke rc=0
   rm -rf "$run"
+  # The host's share of a 256² round that the trainer prepares ahead (docs/benchmarks.md, change 8).
+  "$build_dir/bench/mdm-bench-draws" --config configs/cc12m_s64s256.yaml --batch 32 | tee "$OUT/draws.txt"
   local args=(-c configs/openmoji_class_s32s64.yaml --set train.precision=bf16 --set "data.path=$data"
     --set train.batch_size=64 --set "train.stages[0].steps=150" --set "train.stages[1].steps=150"
     --set train.sample_every=300 --set train.log_every=50 --set train.checkpoint_every=150)
   timeout 150 "$train" "${args[@]}" --device cuda -o "$run/single" || rc=1
+  # The A/B of preparing rounds ahead: steps 51-100 (stage 1) against the same window of the run above.
+  echo "== without preparing rounds ahead"
+  timeout 60 "$train" "${args[@]}" --device cuda --max-steps 100 --no-prepare-ahead -o "$run/no_ahead" 2>&1 |
+    grep -E "step (50|100)/" || rc=1
   timeout 90 "$sample" -c "$run/single/last" --class 9 -n 8 -b 8 --steps 250 --device cuda --precision bf16 \
     -o "$run/sample_%d.png" --grid "$OUT/smoke-grid.png" || rc=1
   local torchrun; torchrun="$(dirname "$(command -v python3)")/torchrun"
