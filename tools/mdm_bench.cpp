@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
   app.add_option("--profile", opt.profile_dir,
                  "after the timings, write Chrome traces of one forward and one training step to this directory "
                  "(scripts/profile-summary.py sums them by kernel)");
+  app.add_flag("!--no-fused-adam", opt.fused_adam,
+               "Adam as _foreach_ ops, not LibTorch's fused kernel (which it has on CUDA from 2.0, the CPU from 2.4)");
   app.add_flag("--fp32-norms", opt.fp32_norms,
                "under bf16 autocast, GroupNorm in float32 as the reference runs it (default: in bf16)");
   std::string training_fusion = "auto", inference_fusion = "auto";

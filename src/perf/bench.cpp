@@ -95,7 +95,8 @@ struct TrainingSetup {
   std::unique_ptr<train::Adam> adam;
 };
 
-TrainingSetup build_training(const Config& config, size_t levels, const torch::Device& device, bool channels_last) {
+TrainingSetup build_training(const Config& config, size_t levels, const torch::Device& device, bool channels_last,
+                             bool fused_adam) {
   TrainingSetup s;
   s.model = build_model(config.model);
   s.model->to(device);
@@ -109,6 +110,7 @@ TrainingSetup build_training(const Config& config, size_t levels, const torch::D
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (auto& item : s.model->named_parameters(true)) params.emplace_back(item.key(), item.value());
   s.adam = std::make_unique<train::Adam>(std::move(params), config.train.optimizer);
+  s.adam->set_fused(fused_adam);
   s.active = train::inner_model(s.model, levels);
   return s;
 }
@@ -170,6 +172,7 @@ BenchResult describe(const Config& config, const BenchOptions& o, const Plan& p)
   r.channels_last = o.channels_last;
   r.tf32 = p.device.is_cuda() && o.tf32;
   r.fp32_norms = o.fp32_norms;
+  r.fused_adam = o.fused_adam && compat::fused_adam_available(p.device);
   r.inference_fusion = nn::to_string(o.inference_fusion);
   r.training_fusion = nn::to_string(o.training_fusion);
   r.libtorch_version = TORCH_VERSION;
@@ -237,6 +240,16 @@ void measure_training(BenchResult& r, TrainingSetup& train, const Config& config
     say("training step");
     r.step = measure_phase(step, p.device, o, r.step_peak_bytes, peak_reset);
     r.images_per_s = static_cast<double>(p.batch) / r.step.median;
+    say("update (clipping, Adam, EMA)");
+    backward();
+    r.update = time_repeats(
+        [&] {
+          train::clip_grad_norm(train.adam->params(), config.train.grad_clip);
+          train.adam->step(config.train.optimizer.lr);
+          train.ema->update(*train.model);
+        },
+        p.device, o.warmup, o.repeats);
+    train.adam->zero_grad();
   }
   if (!o.profile_dir.empty()) {
     try {
@@ -305,7 +318,7 @@ BenchResult run_benchmark(const Config& config, const BenchOptions& o,
   torch::manual_seed(o.seed);
   auto gen = at::detail::createCPUGenerator(o.seed);
   say(fmt::format("building {} on {} ({}, batch {})", config.name, r.device, p.precision, p.batch));
-  TrainingSetup train = build_training(config, p.levels, p.device, o.channels_last);
+  TrainingSetup train = build_training(config, p.levels, p.device, o.channels_last, o.fused_adam);
   r.parameters = count_parameters(*train.model);
   MultiResDiffusion diffusion(config.model, config.diffusion);
   r.levels.assign(diffusion.resolutions().begin(), diffusion.resolutions().begin() + static_cast<int64_t>(p.levels));

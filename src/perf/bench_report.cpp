@@ -52,10 +52,11 @@ std::string format_table(const BenchResult& r) {
                      r.text_tokens > 0 ? fmt::format("{} text tokens; ", r.text_tokens) : "", r.warmup, r.repeats,
                      r.channels_last ? "; channels-last" : "", r.tf32 ? "; TF32" : "",
                      r.fp32_norms && r.precision == "bf16" ? "; float32 GroupNorm" : "");
-  out << fmt::format("fused GroupNorm/SiLU/bias ops: training {}, inference {}{}{}\n", r.training_fusion,
+  out << fmt::format("fused GroupNorm/SiLU/bias ops: training {}, inference {}{}{}; Adam: {}\n", r.training_fusion,
                      r.inference_fusion,
                      r.pointwise_backend.empty() ? "" : fmt::format("; kernels: {}", r.pointwise_backend),
-                     r.fusion_check.empty() ? "" : fmt::format("; check: {}", r.fusion_check));
+                     r.fusion_check.empty() ? "" : fmt::format("; check: {}", r.fusion_check),
+                     r.fused_adam ? "fused kernel" : "_foreach_ ops");
   out << fmt::format("{:<17} {:>11} {:>11} {:>11} {:>10} {:>12} {:>11}\n", "phase", "median", "min", "max", "images/s",
                      "peak memory", "CPU time");
   auto row = [&](const char* name, const Timing& t, int64_t peak) {
@@ -65,6 +66,10 @@ std::string format_table(const BenchResult& r) {
   row("forward", r.forward, r.forward_peak_bytes);
   row("forward+backward", r.forward_backward, r.forward_backward_peak_bytes);
   if (!r.step.seconds.empty()) row("training step", r.step, r.step_peak_bytes);
+  if (!r.update.seconds.empty()) {
+    out << fmt::format("{:<17} {:>11} {:>11} {:>11}   (clipping, Adam, EMA on one backward's gradients)\n", "  of it: update",
+                       seconds(r.update.median), seconds(r.update.min), seconds(r.update.max));
+  }
   out << fmt::format("memory: {}\n", r.memory_note);
   out << fmt::format("FLOPs per image: {:.2f} GFLOPs forward, {:.2f} GFLOPs per training step",
                      r.forward_flops_per_image / 1e9, r.flops_per_image / 1e9);
@@ -110,6 +115,7 @@ std::string to_json(const BenchResult& r) {
   j["channels_last"] = r.channels_last;
   j["tf32"] = r.tf32;
   j["fp32_norms"] = r.fp32_norms;
+  j["fused_adam"] = r.fused_adam;
   j["training_fusion"] = r.training_fusion;
   j["inference_fusion"] = r.inference_fusion;
   if (!r.pointwise_backend.empty()) j["pointwise_backend"] = r.pointwise_backend;
@@ -129,6 +135,8 @@ std::string to_json(const BenchResult& r) {
   j["step_cpu_s"] = step ? nlohmann::ordered_json(r.step.cpu_median) : nlohmann::ordered_json(nullptr);
   j["timings"] = {{"forward", timing_json(r.forward)}, {"forward_backward", timing_json(r.forward_backward)}};
   if (step) j["timings"]["step"] = timing_json(r.step);
+  j["update_s"] = r.update.seconds.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.update.median);
+  if (!r.update.seconds.empty()) j["timings"]["update"] = timing_json(r.update);
   j["images_per_s"] = step ? nlohmann::ordered_json(r.images_per_s) : nlohmann::ordered_json(nullptr);
   j["peak_memory_bytes"] = r.peak_memory_bytes;
   j["peak_memory_by_phase"] = {{"forward", r.forward_peak_bytes}, {"forward_backward", r.forward_backward_peak_bytes}};

@@ -41,6 +41,7 @@ struct BenchOptions {
   bool tf32 = false;                     // on CUDA, TF32 for fp32 matmuls and convolutions
   std::string profile_dir;               // when set: Chrome traces of one forward and one step there
   bool fp32_norms = false;               // GroupNorm in float32 under autocast (nn/group_norm.h; the reference's)
+  bool fused_adam = true;                // Adam's fused kernel where LibTorch has one (train::Adam::set_fused)
   // The fused GroupNorm/SiLU/bias ops (nn/folded_group_norm.h) in the training phases and while sampling.
   nn::Fusion training_fusion = nn::Fusion::Auto;
   nn::Fusion inference_fusion = nn::Fusion::Auto;
@@ -67,6 +68,7 @@ struct BenchResult {
   std::string cpu_allocator;  // "caching" (perf/cpu_allocator.h installed) or "malloc" (LibTorch's)
   bool channels_last = false, tf32 = false;
   bool fp32_norms = false;  // GroupNorm ran in float32 under bf16 autocast
+  bool fused_adam = false;  // the step's Adam ran LibTorch's fused kernel (else the _foreach_ ops)
   std::string inference_fusion, training_fusion;  // the settings the run used ("off", "auto", "always")
   std::string pointwise_backend;   // how the fused path's kernels ran: "jiterator" or "aten" (nn/pointwise.h)
   std::string fusion_check;        // on CUDA, the fused path's check in the activations' dtype (nn/fusion_check.h):
@@ -78,6 +80,9 @@ struct BenchResult {
 
   // Timings (seconds per call on the batch) and what follows from them.
   Timing forward, forward_backward, step;  // step: no repeats when it was not measured
+  // The step's update half alone (clipping, Adam, EMA), applied again and again to one backward's gradients:
+  // where the optimizer's kernels (fused or _foreach_) show. Measured with the step.
+  Timing update;
   double images_per_s = 0;                 // batch ÷ median step time (0 when the step was not measured)
   // Peak memory per phase: the CUDA caching allocator's peak allocated bytes, or the process's peak RSS on
   // the CPU (VmHWM, reset before each phase where the kernel allows it).

@@ -124,6 +124,13 @@ class CudaAutocast {
 // LibTorch has it from 2.0 on CUDA and from 2.4 on the CPU; where it has none this returns false and the
 // caller runs the _foreach_ ops. All tensors on one device, one dtype; `step` is the step count after this
 // update (the bias corrections), the same for every tensor; `decoupled` selects AdamW's weight decay.
+// Whether fused_adam_step has a kernel for tensors on `device`.
+inline bool fused_adam_available(const torch::Device& device) {
+  constexpr bool kCudaKernel = MDM_TORCH2 != 0;
+  constexpr bool kCpuKernel = TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4);
+  return (kCudaKernel && device.is_cuda()) || (kCpuKernel && device.is_cpu());
+}
+
 inline bool fused_adam_step(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads,
                             const std::vector<torch::Tensor>& exp_avgs, const std::vector<torch::Tensor>& exp_avg_sqs,
                             int64_t step, double lr, double beta1, double beta2, double weight_decay, double eps,
@@ -131,8 +138,7 @@ inline bool fused_adam_step(const std::vector<torch::Tensor>& params, const std:
 #if MDM_TORCH2
   if (params.empty()) return true;
   const auto device = params.front().device();
-  constexpr bool kCpuKernel = TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4);
-  if (!device.is_cuda() && !(kCpuKernel && device.is_cpu())) return false;
+  if (!fused_adam_available(device)) return false;
   // The kernel reads the step from a float32 tensor on the device (a fill, not a host copy); one tensor serves
   // the whole list.
   const auto count = torch::full({}, static_cast<double>(step), torch::TensorOptions().dtype(torch::kFloat).device(device));
