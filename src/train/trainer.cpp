@@ -294,7 +294,7 @@ StepTiming Trainer::time_steps(int64_t steps) {
   enter_stage(stage_of(std::max<int64_t>(state_.step, 0)));
   model_->train();
   const int64_t first = state_.step;
-  prepare_until_ = first + steps;
+  prepare_until_ = first + steps + 1;  // the last step prepares one more round, as every step of a run does
   for (int64_t i = 0; i < steps; ++i) {
     const auto t0 = Clock::now();
     auto s = train_step();
