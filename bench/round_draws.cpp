@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     std::vector<torch::Tensor> eps;
     const double sequential = median_ms(repeats, [&] {
       diffusion.sample_t(batch, gen);
-      eps = diffusion.draw_noise(shapes, torch::kFloat, gen);
+      eps = diffusion.draw_noise(shapes, torch::TensorOptions().dtype(torch::kFloat), gen);
       mdm::condition_dropout_mask(batch, cfg.diffusion.cfg_dropout, gen);
     });
     std::vector<int64_t> slots(static_cast<size_t>(batch));

@@ -74,11 +74,11 @@ torch::Tensor MultiResDiffusion::gamma(size_t level, const torch::Tensor& t) con
 }
 
 std::vector<torch::Tensor> MultiResDiffusion::draw_noise(const std::vector<std::vector<int64_t>>& shapes,
-                                                        at::ScalarType dtype, at::Generator& gen) const {
+                                                        const torch::TensorOptions& options, at::Generator& gen) const {
   std::vector<torch::Tensor> eps(shapes.size());
   // With shared noise only the highest level's is drawn (add_noise makes the others its pyramid).
   for (size_t l = shared_noise_ && !shapes.empty() ? shapes.size() - 1 : 0; l < shapes.size(); ++l) {
-    eps[l] = torch::randn(shapes[l], gen, torch::TensorOptions().dtype(dtype));
+    eps[l] = torch::randn(shapes[l], gen, options.device(torch::kCPU));
   }
   return eps;
 }
@@ -87,7 +87,7 @@ NoisyBatch MultiResDiffusion::add_noise(const std::vector<torch::Tensor>& x0, co
                                         at::Generator& gen) const {
   std::vector<std::vector<int64_t>> shapes;
   for (const auto& level : x0) shapes.push_back(level.sizes().vec());
-  auto eps = draw_noise(shapes, x0.empty() ? torch::kFloat : x0.front().scalar_type(), gen);
+  auto eps = draw_noise(shapes, torch::TensorOptions().dtype(x0.empty() ? torch::kFloat : x0.front().scalar_type()), gen);
   for (size_t l = 0; l < eps.size(); ++l) {
     if (eps[l].defined()) eps[l] = util::to_device_async(eps[l], x0[l].device());
   }

@@ -62,7 +62,9 @@ std::unique_ptr<Trainer::RoundInputs> Trainer::prepare_round(int64_t step, int64
     in->t = diffusion_.sample_t(b, gen_);
     std::vector<std::vector<int64_t>> shapes;
     for (const auto& s : sample_shapes) shapes.push_back({b, s[0], s[1], s[2]});
-    in->eps = diffusion_.draw_noise(shapes, torch::kFloat, gen_);
+    // Straight into pinned memory for a GPU: pin_for below then has nothing to copy.
+    in->eps = diffusion_.draw_noise(
+        shapes, torch::TensorOptions().dtype(torch::kFloat).pinned_memory(device_.is_cuda()), gen_);
     if (config_.model.conditioning != ConditioningKind::None) {
       in->drop = condition_dropout_mask(b, config_.diffusion.cfg_dropout, gen_);
     }

@@ -48,11 +48,12 @@ class MultiResDiffusion {
   // sum-pool pyramid of the highest given level's (given lower levels are replaced), so z of a lower level
   // is the same pyramid of the highest z.
   NoisyBatch add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t, at::Generator& gen) const;
-  // The noise add_noise(x0, t, gen) draws, on the CPU: one tensor of `dtype` per shape (x0's shapes, lowest
-  // level first), drawn in that order; with diffusion.shared_noise only the highest level's (the others
-  // are left undefined for add_noise to derive). The trainer draws it ahead of the step that uses it.
-  std::vector<torch::Tensor> draw_noise(const std::vector<std::vector<int64_t>>& shapes, at::ScalarType dtype,
-                                        at::Generator& gen) const;
+  // The noise add_noise(x0, t, gen) draws, on the CPU: one tensor per shape (x0's shapes, lowest level
+  // first) with `options`' dtype (and pinned memory when asked), drawn in that order; with
+  // diffusion.shared_noise only the highest level's (the others are left undefined for add_noise to derive).
+  // The trainer draws it ahead of the step that uses it, into pinned memory for a GPU.
+  std::vector<torch::Tensor> draw_noise(const std::vector<std::vector<int64_t>>& shapes,
+                                        const torch::TensorOptions& options, at::Generator& gen) const;
   NoisyBatch add_noise(const std::vector<torch::Tensor>& x0, const torch::Tensor& t,
                        const std::vector<torch::Tensor>& eps) const;
   // Eq. 3: ℓ_r = mean over C·H·W of (prediction − target)² in the loss_target space, weighted per level.

@@ -119,11 +119,6 @@ class CudaAutocast {
   at::ScalarType prev_dtype_ = at::kHalf;
 };
 
-// torch.optim.Adam(fused=True)'s kernel: one pass that reads parameters, gradients and both moments and
-// writes back parameters and moments (28 bytes per float32 parameter; the _foreach_ sequence moves ~84).
-// LibTorch has it from 2.0 on CUDA and from 2.4 on the CPU; where it has none this returns false and the
-// caller runs the _foreach_ ops. All tensors on one device, one dtype; `step` is the step count after this
-// update (the bias corrections), the same for every tensor; `decoupled` selects AdamW's weight decay.
 // Whether fused_adam_step has a kernel for tensors on `device`.
 inline bool fused_adam_available(const torch::Device& device) {
   constexpr bool kCudaKernel = MDM_TORCH2 != 0;
@@ -131,6 +126,11 @@ inline bool fused_adam_available(const torch::Device& device) {
   return (kCudaKernel && device.is_cuda()) || (kCpuKernel && device.is_cpu());
 }
 
+// torch.optim.Adam(fused=True)'s kernel: one pass that reads parameters, gradients and both moments and
+// writes back parameters and moments (28 bytes per float32 parameter; the _foreach_ sequence moves ~84).
+// LibTorch has it from 2.0 on CUDA and from 2.4 on the CPU; where it has none this returns false and the
+// caller runs the _foreach_ ops. All tensors on one device, one dtype; `step` is the step count after this
+// update (the bias corrections), the same for every tensor; `decoupled` selects AdamW's weight decay.
 inline bool fused_adam_step(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads,
                             const std::vector<torch::Tensor>& exp_avgs, const std::vector<torch::Tensor>& exp_avg_sqs,
                             int64_t step, double lr, double beta1, double beta2, double weight_decay, double eps,
