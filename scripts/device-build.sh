@@ -127,8 +127,9 @@ stage_cuda_tests() {
 backtrace_if_crashes() {  # gtest-filter: runs it; if the process dies of a signal, reruns it under gdb
   "$build_dir/tests/mdm_tests" --gtest_filter="$1" --gtest_brief=1 >"$OUT/rerun.txt" 2>&1
   local rc=$?
-  tail -n 5 "$OUT/rerun.txt"
-  ((rc > 128)) || return 0
+  ((rc > 128)) || { tail -n 5 "$OUT/rerun.txt"; return 0; }
+  # The test program's own report of the signal (tests/test_main.cpp): the test, the address, the stack.
+  grep -A 40 '^\*\*\* fatal signal' "$OUT/rerun.txt" | head -n 45
   local dbg; dbg="$(command -v gdb || command -v "${CUDA_HOME:-/usr/local/cuda}/bin/cuda-gdb" || true)"
   echo "$1 died of signal $((rc - 128)); backtrace with ${dbg:-no debugger}: crash-backtrace.txt"
   [[ -n "$dbg" ]] || return 0
@@ -137,8 +138,9 @@ backtrace_if_crashes() {  # gtest-filter: runs it; if the process dies of a sign
   grep -m 30 -A 30 "SIGSEGV\|signal" "$OUT/crash-backtrace.txt" | head -n 60
 }
 stage_test() {
-  # The unit suite (the CUDA tests first, unless cuda_tests ran them). A test that crashes is run once more
-  # under gdb (or CUDA's cuda-gdb, which is a gdb too) for the backtraces of every thread: crash-backtrace.txt.
+  # The unit suite (the CUDA tests first, unless cuda_tests ran them). A test that dies of a signal prints
+  # its stack itself (tests/test_main.cpp; ctest.txt has it), and is run once more under gdb (or CUDA's
+  # cuda-gdb, which is a gdb too) for the backtraces of every thread: crash-backtrace.txt.
   [[ -n "$build_targets" ]] && { cmake --build "$build_dir" -j "$jobs" -- -k 0 || return 1; }
   local rc=0
   [[ -n "$cuda_tests_ran" ]] ||
