@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Sums a Chrome trace from LibTorch's or PyTorch's Kineto profiler (mdm-bench --profile DIR, or
+"""Sums a Chrome trace from LibTorch's or PyTorch's profiler (mdm-bench --profile DIR, or
 torch.profiler's export_chrome_trace) by GPU kernel: total GPU kernel time, time per kind of kernel
 (convolution, matmul, attention, norm, cast/layout copies, other elementwise, reductions, optimizer),
-the top kernels, and the number of kernel launches. Standard library only.
+the top kernels, and the number of kernel launches. A trace without GPU kernels (a CPU run; Debian's
+LibTorch and PyTorch, which have no Kineto, write only operators) is summed by operator, each with its
+own time (the operators nested in it subtracted). Standard library only.
 
     scripts/profile-summary.py TRACE.json [TRACE2.json ...] [--top 25]
 """
@@ -31,6 +33,44 @@ def kind_of(name):
     return "other"
 
 
+def self_times(ops):
+    """Each operator's own time: its duration less that of the operators nested in it on its thread."""
+    own = [e.get("dur", 0) for e in ops]
+    by_thread = collections.defaultdict(list)
+    for i, e in enumerate(ops):
+        by_thread[e.get("tid")].append(i)
+    for indices in by_thread.values():
+        # Parents first: earlier start, and at equal starts the longer one.
+        indices.sort(key=lambda i: (ops[i]["ts"], -ops[i].get("dur", 0)))
+        stack = []  # open operators: (index, end)
+        for i in indices:
+            start, end = ops[i]["ts"], ops[i]["ts"] + ops[i].get("dur", 0)
+            while stack and stack[-1][1] <= start:
+                stack.pop()
+            if stack:
+                own[stack[-1][0]] -= ops[i].get("dur", 0)
+            stack.append((i, end))
+    return own
+
+
+def summarize_cpu_ops(cpu_ops, top):
+    """A CPU-only trace (or one without GPU kernels): operators by their own time, so that an operator that
+    only calls others (aten::conv2d → aten::convolution → aten::mkldnn_convolution) is not counted twice."""
+    own = self_times(cpu_ops)
+    total = sum(own)
+    print(f"no GPU kernels in the trace: {len(cpu_ops)} CPU operator events, {total / 1e3:.2f} ms of operator "
+          f"time (each operator's own: nested operators subtracted)")
+    by_op = collections.defaultdict(lambda: [0.0, 0, 0.0])
+    for e, t in zip(cpu_ops, own):
+        entry = by_op[e["name"]]
+        entry[0] += t
+        entry[1] += 1
+        entry[2] += e.get("dur", 0)
+    print(f"  {'own ms':>9} {'%':>6} {'calls':>7} {'incl. ms':>9}  operator")
+    for name, (t, n, incl) in sorted(by_op.items(), key=lambda kv: -kv[1][0])[:top]:
+        print(f"  {t / 1e3:>9.2f} {100 * t / max(total, 1e-9):>6.1f} {n:>7} {incl / 1e3:>9.2f}  {name}")
+
+
 def summarize(path, top):
     with open(path) as f:
         trace = json.load(f)
@@ -44,14 +84,7 @@ def summarize(path, top):
                                                              (e.get("cat") is None and "::" in e.get("name", "")))]
     print(f"== {path}")
     if not kernels:
-        print(f"no GPU kernels in the trace ({len(cpu_ops)} CPU operator events)")
-        by_op = collections.defaultdict(lambda: [0.0, 0])
-        for e in cpu_ops:
-            by_op[e["name"]][0] += e.get("dur", 0)
-            by_op[e["name"]][1] += 1
-        print(f"  {'calls':>7} {'ms (inclusive)':>15}  operator")
-        for name, (dur, n) in sorted(by_op.items(), key=lambda kv: -kv[1][1])[:top]:
-            print(f"  {n:>7} {dur / 1e3:>15.2f}  {name}")
+        summarize_cpu_ops(cpu_ops, top)
         return
     total = sum(e["dur"] for e in kernels)
     span = max(e["ts"] + e["dur"] for e in kernels) - min(e["ts"] for e in kernels)

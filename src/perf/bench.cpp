@@ -206,7 +206,8 @@ Inputs synthetic_batch(const Config& config, const MultiResDiffusion& diffusion,
 }
 
 // Forward, forward + backward, and the trainer's step, each with its own peak-memory window; then, when
-// asked, Chrome traces of a forward and a step (after the timings, so that no timing pays for the profiler).
+// asked, Chrome traces of a forward and a step, or of forward + backward without the step phase (after the
+// timings, so that no timing pays for the profiler).
 void measure_training(BenchResult& r, TrainingSetup& train, const Config& config, const MultiResDiffusion& diffusion,
                       const Inputs& in, const Plan& p, const BenchOptions& o,
                       const std::function<void(const std::string&)>& say) {
@@ -257,7 +258,10 @@ void measure_training(BenchResult& r, TrainingSetup& train, const Config& config
       train.model->eval();
       record_trace(forward, p.device, o.profile_dir + "/forward.trace.json");
       train.model->train();
-      record_trace(step, p.device, o.profile_dir + "/step.trace.json");
+      // Without the step phase (--no-step), forward + backward, as the reference's script does then.
+      record_trace(o.step ? std::function<void()>(step) : std::function<void()>(backward), p.device,
+                   o.profile_dir + "/step.trace.json");
+      train.adam->zero_grad();
     } catch (const Error& e) {  // the timings stand; the caller reports the missing traces
       r.profile_error = e.what();
       say("no profile: " + r.profile_error);

@@ -8,6 +8,7 @@
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <optional>
+#include <utility>
 #include <vector>
 
 #if TORCH_VERSION_MAJOR >= 2
@@ -155,6 +156,24 @@ inline bool fused_adam_step(const std::vector<torch::Tensor>& params, const std:
 #else
   return false;
 #endif
+}
+
+// A profiler event's start and duration in microseconds (torch::autograd::profiler::KinetoEvent; a template,
+// so that this header need not include the profiler's). LibTorch 1.13 has startUs()/durationUs(), 2.x
+// startNs()/durationNs() in their place: the overload that compiles is taken.
+namespace detail {
+template <class Event>
+auto event_times_us(const Event& e, int /*preferred*/) -> decltype(e.startNs(), std::pair<double, double>()) {
+  return {static_cast<double>(e.startNs()) / 1e3, static_cast<double>(e.durationNs()) / 1e3};
+}
+template <class Event>
+auto event_times_us(const Event& e, long /*fallback*/) -> decltype(e.startUs(), std::pair<double, double>()) {
+  return {static_cast<double>(e.startUs()), static_cast<double>(e.durationUs())};
+}
+}  // namespace detail
+template <class Event>
+std::pair<double, double> profiler_event_times_us(const Event& e) {
+  return detail::event_times_us(e, 0);
 }
 
 }  // namespace mdm::compat
