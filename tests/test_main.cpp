@@ -23,27 +23,19 @@ void put(const char* s) {
   }
 }
 
-void put_hex(std::uintptr_t v) {
-  char buf[2 + 2 * sizeof v + 1];
+// v in base 10 or 16 (with "0x").
+void put_number(std::uintptr_t v, unsigned base) {
+  char buf[2 + 2 * sizeof v + 1 + 8];
   char* p = buf + sizeof buf - 1;
   *p = '\0';
   do {
-    *--p = "0123456789abcdef"[v & 0xf];
-    v >>= 4;
+    *--p = "0123456789abcdef"[v % base];
+    v /= base;
   } while (v != 0);
-  *--p = 'x';
-  *--p = '0';
-  put(p);
-}
-
-void put_decimal(std::uintptr_t v) {
-  char buf[24];
-  char* p = buf + sizeof buf - 1;
-  *p = '\0';
-  do {
-    *--p = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
+  if (base == 16) {
+    *--p = 'x';
+    *--p = '0';
+  }
   put(p);
 }
 
@@ -63,10 +55,10 @@ void on_fatal_signal(int sig, siginfo_t* info, void* /*context*/) {
   put(signal_name(sig));
   if (info != nullptr && info->si_code <= 0) {  // kill(), raise(), abort(): no faulting address
     put(" sent by process ");
-    put_decimal(static_cast<std::uintptr_t>(info->si_pid));
+    put_number(static_cast<std::uintptr_t>(info->si_pid), 10);
   } else {
     put(" at address ");
-    put_hex(reinterpret_cast<std::uintptr_t>(info ? info->si_addr : nullptr));
+    put_number(reinterpret_cast<std::uintptr_t>(info ? info->si_addr : nullptr), 16);
   }
   // GoogleTest's current test is a pointer read, no allocation.
   const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
