@@ -15,7 +15,11 @@ torch::Tensor timestep_sinusoid(const torch::Tensor& times, int64_t emb_channels
 
 torch::Tensor embed_timesteps(const torch::Tensor& times, torch::nn::Linear& layer1, torch::nn::Linear& layer2) {
   const int64_t emb_channels = layer1->options.out_features();
-  return layer2(torch::silu(layer1(timestep_sinusoid(times, emb_channels))));
+  // The sinusoid is computed in float32 (as the reference does) and then given the layers' dtype: a model
+  // cast whole to bf16 for sampling (Pipeline) has bf16 weights, which a float32 input cannot meet; under
+  // autocast the weights are float32 and this is a no-op.
+  auto sinusoid = timestep_sinusoid(times, emb_channels).to(layer1->weight.scalar_type());
+  return layer2(torch::silu(layer1(sinusoid)));
 }
 
 }  // namespace mdm::nn
