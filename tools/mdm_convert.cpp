@@ -3,6 +3,7 @@
 #include <mdm/config/config.h>
 #include <mdm/io/reference_checkpoint.h>
 #include <mdm/util/error.h>
+#include <mdm/util/remove_tree.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -13,7 +14,7 @@ struct RemoveOnExit {
   std::string dir;
   ~RemoveOnExit() {
     std::error_code ignored;
-    if (!dir.empty()) std::filesystem::remove_all(dir, ignored);
+    if (!dir.empty()) mdm::util::remove_tree(dir, ignored);
   }
 };
 

@@ -2,6 +2,7 @@
 #include <mdm/io/safetensors.h>
 #include <mdm/models/state_dict.h>
 #include <mdm/util/error.h>
+#include <mdm/util/remove_tree.h>
 #include <mdm/version.h>
 
 #include <fmt/format.h>
@@ -65,7 +66,7 @@ void save_checkpoint(const std::string& dir, const Config& config, const torch::
                      const torch::nn::Module* ema, const CheckpointExtras& extras) {
   const fs::path final_dir(dir), tmp(dir + ".tmp");
   std::error_code ec;
-  fs::remove_all(tmp, ec);
+  mdm::util::remove_tree(tmp, ec);
   if (!fs::create_directories(tmp, ec) && ec) {
     throw CheckpointError(fmt::format("{}: cannot create ({})", tmp.string(), ec.message()));
   }
@@ -96,12 +97,12 @@ void save_checkpoint(const std::string& dir, const Config& config, const torch::
   fsync_path(tmp.string());
   // Replace an existing checkpoint only once the new one is complete: old → DIR.old, tmp → DIR, drop old.
   const fs::path old(dir + ".old");
-  fs::remove_all(old, ec);
+  mdm::util::remove_tree(old, ec);
   if (fs::exists(final_dir)) fs::rename(final_dir, old, ec);
   if (ec) throw CheckpointError(fmt::format("{}: cannot move the previous checkpoint aside ({})", dir, ec.message()));
   fs::rename(tmp, final_dir, ec);
   if (ec) throw CheckpointError(fmt::format("{}: cannot move {} into place ({})", dir, tmp.string(), ec.message()));
-  fs::remove_all(old, ec);
+  mdm::util::remove_tree(old, ec);
   fsync_path(final_dir.parent_path().empty() ? "." : final_dir.parent_path().string());
 }
 

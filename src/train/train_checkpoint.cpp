@@ -2,6 +2,7 @@
 #include <mdm/io/safetensors.h>
 #include <mdm/train/train_checkpoint.h>
 #include <mdm/util/error.h>
+#include <mdm/util/remove_tree.h>
 #include <mdm/version.h>
 
 #include <fmt/format.h>
@@ -139,7 +140,7 @@ std::string save_training_checkpoint(const std::string& run_dir, const Config& c
   }
   std::sort(steps.begin(), steps.end());
   for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i) {
-    fs::remove_all(steps[i], ec);
+    mdm::util::remove_tree(steps[i], ec);
     if (ec) spdlog::warn("cannot remove old checkpoint {}: {}", steps[i].string(), ec.message());
   }
   return dir;

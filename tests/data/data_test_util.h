@@ -3,6 +3,7 @@
 
 #include <mdm/data/data_source.h>
 #include <mdm/data/image_transform.h>
+#include <mdm/util/remove_tree.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,12 +27,12 @@ struct TempDir {
     static std::atomic<int> counter{0};
     path =
         fs::temp_directory_path() / ("mdm_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
+    mdm::util::remove_tree(path);
     fs::create_directories(path);
   }
   ~TempDir() {
     std::error_code ec;
-    fs::remove_all(path, ec);
+    mdm::util::remove_tree(path, ec);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

@@ -9,6 +9,7 @@
 
 #include <mdm/io/safetensors.h>
 #include <mdm/train/train_checkpoint.h>
+#include <mdm/util/remove_tree.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -132,7 +133,7 @@ TEST(DataParallel, TwoRanksTrainAsOneProcessAndResumeExactly) {
     EXPECT_TRUE(read_bytes(root + "/two/step_00000004/" + f) == read_bytes(root + "/resumed/step_00000004/" + f))
         << f << " differs after a 2-rank resume";
   }
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 // Starts 2 ranks on a long run, waits until rank 0 has logged `after` steps, does `act` to rank 1, and
@@ -179,7 +180,7 @@ TEST(DataParallel, KilledRankStopsTheOtherWithinTheTimeout) {
   EXPECT_LT(out.seconds, 10.0) << out.log;
   EXPECT_NE(out.log.find("rank 1"), std::string::npos) << out.log;
   RecordProperty("seconds_to_exit", std::to_string(out.seconds));
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST(DataParallel, HungRankIsNamedAfterTheTimeout) {
@@ -191,7 +192,7 @@ TEST(DataParallel, HungRankIsNamedAfterTheTimeout) {
   EXPECT_NE(out.log.find("rank 1 (last heartbeat at step"), std::string::npos) << out.log;
   EXPECT_NE(out.log.find("stopped answering"), std::string::npos) << out.log;
   RecordProperty("seconds_to_exit", std::to_string(out.seconds));
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 }  // namespace

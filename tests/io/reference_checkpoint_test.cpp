@@ -4,6 +4,7 @@
 // checked, written as a libmdm checkpoint, loaded back, and must give the reference's outputs to 1e-5.
 #include <mdm/io/checkpoint.h>
 #include <mdm/io/reference_checkpoint.h>
+#include <mdm/util/remove_tree.h>
 
 #include <unistd.h>
 
@@ -25,9 +26,9 @@ struct TempDir {
     static int counter = 0;
     path = (fs::temp_directory_path() / ("mdm_refckpt_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
                .string();
-    fs::remove_all(path);
+    mdm::util::remove_tree(path);
   }
-  ~TempDir() { fs::remove_all(path); }
+  ~TempDir() { mdm::util::remove_tree(path); }
   std::string path;
 };
 

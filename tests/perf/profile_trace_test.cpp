@@ -4,6 +4,7 @@
 // names it.
 #include <mdm/perf/profile_trace.h>
 #include <mdm/util/error.h>
+#include <mdm/util/remove_tree.h>
 
 #include <unistd.h>
 
@@ -42,7 +43,7 @@ TEST(ProfileTrace, WritesTheOperatorsThatRanWithTheirTimes) {
   ASSERT_GE(relu_start, 0) << "no aten::relu_ in " << path;
   EXPECT_GT(mm_dur, 0);  // a 256³ matmul takes microseconds
   EXPECT_GE(relu_start, mm_start + mm_dur);  // relu_ runs on mm's result
-  fs::remove_all(temp_dir());
+  mdm::util::remove_tree(temp_dir());
 }
 
 TEST(ProfileTrace, AnUnwritablePathIsAnErrorThatNamesIt) {
@@ -56,7 +57,7 @@ TEST(ProfileTrace, AnUnwritablePathIsAnErrorThatNamesIt) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
   }
-  fs::remove_all(temp_dir());
+  mdm::util::remove_tree(temp_dir());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <mdm/io/png.h>
 #include <mdm/pipeline/pipeline.h>
 #include <mdm/pipeline/sample_job.h>
+#include <mdm/util/remove_tree.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -23,7 +24,7 @@ struct TempDir {
                                         std::to_string(reinterpret_cast<uintptr_t>(this)));
     fs::create_directories(path);
   }
-  ~TempDir() { fs::remove_all(path); }
+  ~TempDir() { mdm::util::remove_tree(path); }
   std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 

@@ -5,6 +5,7 @@
 #include <mdm/io/safetensors.h>
 #include <mdm/models/state_dict.h>
 #include <mdm/text/t5_encoder.h>
+#include <mdm/util/remove_tree.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -24,10 +25,10 @@ class TempDir {
  public:
   explicit TempDir(const std::string& name)
       : path_(std::filesystem::temp_directory_path() / ("mdm_t5_" + std::to_string(::getpid()) + "_" + name)) {
-    std::filesystem::remove_all(path_);
+    mdm::util::remove_tree(path_);
     std::filesystem::create_directories(path_);
   }
-  ~TempDir() { std::filesystem::remove_all(path_); }
+  ~TempDir() { mdm::util::remove_tree(path_); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   std::string path() const { return path_.string(); }

@@ -5,6 +5,7 @@
 
 #include <mdm/pipeline/pipeline.h>
 #include <mdm/train/trainer.h>
+#include <mdm/util/remove_tree.h>
 
 #include <spdlog/spdlog.h>
 
@@ -91,7 +92,7 @@ TEST(Overfit, EightImagesAreLearnedAndSampled) {
   EXPECT_GE(matched, kImages - 1) << "samples nearest to their own class's image";
   EXPECT_LT(worst, 0.2) << "mean squared distance to the class's training image";
   EXPECT_LT(worst_ratio, 0.5) << "own-image distance relative to the nearest other image";
-  std::filesystem::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <mdm/text/text_encoder.h>
 #include <mdm/train/progressive.h>
 #include <mdm/train/trainer.h>
+#include <mdm/util/remove_tree.h>
 
 #include <spdlog/spdlog.h>
 
@@ -139,7 +140,7 @@ TEST(TextTraining, PromptsMatterAndCheckpointsCarryTheTokenizer) {
   g.steps = 5;
   const auto a = pipe.generate(g).back(), b = memory.generate(g).back();
   EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-5)) << (a - b).abs().max().item<double>();
-  std::filesystem::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 // A progressive stage that starts from a text run's checkpoint keeps what that run learned: the nested model's
@@ -187,7 +188,7 @@ TEST(TextTraining, InitFromCarriesTheTrainedEncoderAndTheTokenizer) {
     EXPECT_TRUE(torch::equal(got.at(k), v)) << k;
   }
   spdlog::set_level(spdlog::level::info);
-  std::filesystem::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST(TextTraining, OverlongCaptionsAreFilteredOrTruncated) {
@@ -231,7 +232,7 @@ TEST(TextTraining, TruncatedCaptionsTrainAndSampleGridsUseCaptionsThatFit) {
   EXPECT_TRUE(result.finished);
   EXPECT_TRUE(std::filesystem::exists(root + "/samples/step_00000001.png"));
   EXPECT_TRUE(std::filesystem::exists(root + "/samples/step_00000002.png"));
-  std::filesystem::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST(TextTraining, MissingWeightsAndWidthMismatchAreConfigErrors) {

@@ -3,6 +3,7 @@
 
 #include <mdm/config/config.h>
 #include <mdm/data/data_source.h>
+#include <mdm/util/remove_tree.h>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -114,7 +115,7 @@ inline std::string read_bytes(const std::string& path) {
 
 inline std::string temp_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() / ("mdm_test_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
+  mdm::util::remove_tree(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
 }

@@ -95,7 +95,7 @@ TEST(TrainTool, SigtermAtARandomStepThenResumeIsBitwise) {
     EXPECT_TRUE(read_bytes(root + "/a/step_00000030/" + f) == read_bytes(root + "/b/step_00000030/" + f))
         << f << " differs after SIGTERM at step " << stopped;
   }
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST(TrainTool, MaxStepsThenResumeContinues) {
@@ -117,7 +117,7 @@ TEST(TrainTool, MaxStepsThenResumeContinues) {
   EXPECT_NE(wait_exit(spawn({tool, "--config", config, "-o", root + "/x", "--set", "train.optimizer.lr=fast"}, log)), 0);
   EXPECT_NE(read_bytes(log).find("train.optimizer.lr"), std::string::npos) << read_bytes(log);
   EXPECT_FALSE(fs::exists(root + "/x"));
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <mdm/train/progressive.h>
 #include <mdm/train/train_checkpoint.h>
 #include <mdm/train/trainer.h>
+#include <mdm/util/remove_tree.h>
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -88,7 +89,7 @@ TEST_F(TrainerTest, ResumeIsBitwiseAcrossTheStageBoundary) {
   std::ifstream in(root + "/b/metrics.jsonl");
   for (std::string l; std::getline(in, l);) ++lines;
   EXPECT_EQ(lines, 7);
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST_F(TrainerTest, ResumeAfterAStopAtARandomStepIsBitwise) {
@@ -119,7 +120,7 @@ TEST_F(TrainerTest, ResumeAfterAStopAtARandomStepIsBitwise) {
     EXPECT_TRUE(t.run().finished);
   }
   expect_same_checkpoint(root + "/a/step_00000006", root + "/b/step_00000006");
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 // TrainerOptions::prepare_ahead reads and draws each round while the round before it runs; off, each round
@@ -162,7 +163,7 @@ TEST_F(TrainerTest, PreparingRoundsAheadChangesNothing) {
     EXPECT_TRUE(run(base + "/stopped", false, -1, "auto").finished);
     expect_same_checkpoint(base + "/off/step_00000006", base + "/stopped/step_00000006");
   }
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST_F(TrainerTest, FreshRunRefusesARunDirectoryWithCheckpoints) {
@@ -176,7 +177,7 @@ TEST_F(TrainerTest, FreshRunRefusesARunDirectoryWithCheckpoints) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--resume auto"), std::string::npos) << e.what();
   }
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST_F(TrainerTest, InnerStageLeavesOuterLevelsUntouched) {
@@ -203,7 +204,7 @@ TEST_F(TrainerTest, InnerStageLeavesOuterLevelsUntouched) {
   ASSERT_TRUE(nested);
   EXPECT_EQ(nested->out_adapter->weight.abs().max().item<float>(), 0.0f);
   EXPECT_EQ(nested->in_adapter->weight.abs().max().item<float>(), 0.0f);
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST_F(TrainerTest, InitFromALowerResolutionCheckpointKeepsItsOutput) {
@@ -265,7 +266,7 @@ TEST_F(TrainerTest, InitFromALowerResolutionCheckpointKeepsItsOutput) {
     checked = true;
   }
   EXPECT_TRUE(checked);
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST_F(TrainerTest, InitFromWithTheWrongShapeIsAnError) {
@@ -288,7 +289,7 @@ TEST_F(TrainerTest, InitFromWithTheWrongShapeIsAnError) {
   } catch (const CheckpointError& e) {
     EXPECT_NE(std::string(e.what()).find("shape"), std::string::npos) << e.what();
   }
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST_F(TrainerTest, UnreadableRecordsAreSkippedAndCounted) {
@@ -299,7 +300,7 @@ TEST_F(TrainerTest, UnreadableRecordsAreSkippedAndCounted) {
   const auto r = t.run();
   EXPECT_TRUE(r.finished);
   EXPECT_GE(r.skipped_records, 2);
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 TEST_F(TrainerTest, NonFiniteStepsAreSkippedThenStop) {
@@ -318,7 +319,7 @@ TEST_F(TrainerTest, NonFiniteStepsAreSkippedThenStop) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
   }
-  fs::remove_all(root);
+  mdm::util::remove_tree(root);
 }
 
 }  // namespace
