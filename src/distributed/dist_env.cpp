@@ -72,16 +72,22 @@ DistEnv from_torchrun(const EnvLookup& env) {
     throw DistributedError(
         fmt::format("LOCAL_RANK={} is not below LOCAL_WORLD_SIZE={}", d.local_rank, d.local_world_size));
   }
-  if (d.world_size > 1) {
-    const auto addr = env("MASTER_ADDR");
+  // torchrun's agent serves the store at MASTER_ADDR:MASTER_PORT even for a single rank, which then connects
+  // to it as a client (the GPU run's torchrun --nproc_per_node 1 waited 60 s on the default port before this).
+  d.agent_store = env("TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
+  const auto addr = env("MASTER_ADDR");
+  if (d.world_size > 1 || d.agent_store) {
     if (!addr || addr->empty()) {
       throw DistributedError("MASTER_ADDR is not set (torchrun sets it; by hand: the host of rank 0)");
     }
     d.master_addr = *addr;
     d.master_port =
         static_cast<int>(required_int(env, "MASTER_PORT", 1, 65535, "torchrun sets it; by hand: a free port"));
+  } else {
+    // One rank serving its own store: the launcher's address and port where given, else the defaults.
+    if (addr && !addr->empty()) d.master_addr = *addr;
+    if (auto port = int_var(env, "MASTER_PORT", 1, 65535)) d.master_port = static_cast<int>(*port);
   }
-  d.agent_store = env("TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
   if (d.agent_store) {
     d.store_prefix =
         "/worker/attempt_" + std::to_string(int_var(env, "TORCHELASTIC_RESTART_COUNT", 0, 1 << 20).value_or(0));

@@ -76,6 +76,25 @@ TEST(DistEnv, TorchrunAgentStore) {
   EXPECT_EQ(own.store_prefix, "");
 }
 
+TEST(DistEnv, TorchrunOneRankConnectsToTheAgentsStore) {
+  // torchrun --nproc_per_node 1: the agent still serves the store, at the port it gives, not 29500.
+  const DistEnv d = parse_dist_env(env_of({{"RANK", "0"},
+                                           {"WORLD_SIZE", "1"},
+                                           {"MASTER_ADDR", "localhost"},
+                                           {"MASTER_PORT", "36853"},
+                                           {"TORCHELASTIC_USE_AGENT_STORE", "True"}}));
+  EXPECT_TRUE(d.agent_store);
+  EXPECT_EQ(d.master_addr, "localhost");
+  EXPECT_EQ(d.master_port, 36853);
+  EXPECT_THROW(parse_dist_env(env_of({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}})),
+               DistributedError);
+  // Without the agent's store, one rank serves its own: at MASTER_PORT where set.
+  const DistEnv own = parse_dist_env(env_of({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"MASTER_PORT", "4000"}}));
+  EXPECT_FALSE(own.agent_store);
+  EXPECT_EQ(own.master_port, 4000);
+  EXPECT_EQ(parse_dist_env(env_of({{"RANK", "0"}, {"WORLD_SIZE", "1"}})).master_port, 29500);
+}
+
 TEST(DistEnv, ByHandWithoutLocalRankIsOneNode) {
   const DistEnv d = parse_dist_env(
       env_of({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "1234"}}));

@@ -100,5 +100,22 @@ TEST(ProcessGroup, PeerFailureIsDiagnosedWithItsReason) {
   EXPECT_NE(message.find("rank 1 failed: rank 1: the disk is full"), std::string::npos) << message;
 }
 
+// The group from the launcher's own environment: run under PyTorch's torchrun by tests/scripts/torchrun_check.sh
+// (ctest distributed.torchrun), with 1 and 2 ranks on the CPU; skipped when no launcher started this process.
+TEST(ProcessGroup, FromTheLaunchersEnvironment) {
+  if (!std::getenv("RANK")) GTEST_SKIP() << "not started by a launcher (tests/scripts/torchrun_check.sh runs it)";
+  const auto env = distributed::parse_dist_env();
+  distributed::GroupOptions o;
+  o.timeout = std::chrono::seconds(60);
+  o.exit_on_peer_failure = false;
+  auto g = distributed::init_process_group(env, torch::kCPU, o);
+  const int world = g->size();
+  auto x = torch::tensor({static_cast<float>(g->rank() + 1)});
+  g->all_reduce(x);
+  EXPECT_EQ(x.item<float>(), world * (world + 1) / 2.0f);
+  g->barrier("the torchrun test's barrier");
+  std::printf("torchrun check: %s: all-reduce %g\n", env.describe().c_str(), x.item<float>());
+}
+
 }  // namespace
 }  // namespace mdm::test
