@@ -10,7 +10,9 @@
 #include <spdlog/spdlog.h>
 
 #if MDM_C10D_NCCL
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <unistd.h>
 #endif
 #if MDM_HAVE_C10D
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -259,7 +261,61 @@ void wait_for_ranks(c10d_compat::Store& store, const DistEnv& env, std::chrono::
 
 bool is_loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0; }
 
+#if MDM_C10D_NCCL
+// "host PCI-address" of the GPU a rank drives: the same for two ranks on one GPU whatever their
+// CUDA_VISIBLE_DEVICES make of its index.
+std::string gpu_identity(c10::DeviceIndex index) {
+  const cudaDeviceProp* p = at::cuda::getDeviceProperties(index);
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '?';
+  return fmt::format("{} {:04x}:{:02x}:{:02x}", host, p->pciDomainID, p->pciBusID, p->pciDeviceID);
+}
+
+// Every rank publishes its GPU and reads everyone's; two ranks on one GPU stop every rank here, with the
+// same message, instead of NCCL's "invalid usage" at the first collective (the GPU run, NCCL 2.28).
+void check_one_gpu_per_rank(c10d_compat::Store& store, const DistEnv& env, c10::DeviceIndex index,
+                            std::chrono::milliseconds timeout) {
+  const std::string mine = gpu_identity(index);
+  std::vector<std::string> keys;
+  for (int r = 0; r < env.world_size; ++r) keys.push_back("mdm/gpu/" + std::to_string(r));
+  store.set(keys[static_cast<size_t>(env.rank)], std::vector<uint8_t>(mine.begin(), mine.end()));
+  std::vector<std::string> gpus;
+  try {
+    store.wait(keys, timeout);
+    for (const auto& key : keys) {
+      const auto v = store.get(key);
+      gpus.emplace_back(v.begin(), v.end());
+    }
+  } catch (const std::exception& e) {
+    throw DistributedError(fmt::format("rank {}: the ranks' GPUs did not all arrive in the store within {} s [{}]",
+                                       env.rank, timeout.count() / 1000.0, cause_of(e)));
+  }
+  const std::string shared = describe_shared_gpus(gpus);
+  if (!shared.empty()) throw DistributedError(fmt::format("rank {} (cuda:{}): {}", env.rank, index, shared));
+}
+#endif
+
 }  // namespace
+
+std::string describe_shared_gpus(const std::vector<std::string>& gpu_of_rank) {
+  std::vector<std::pair<std::string, std::vector<int>>> groups;  // in the order of each GPU's first rank
+  for (size_t r = 0; r < gpu_of_rank.size(); ++r) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == gpu_of_rank[r]; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {gpu_of_rank[r], {}});
+    it->second.push_back(static_cast<int>(r));
+  }
+  std::vector<std::string> shared;
+  for (const auto& [gpu, ranks] : groups) {
+    if (ranks.size() < 2) continue;
+    const std::vector<int> head(ranks.begin(), ranks.end() - 1);
+    shared.push_back(fmt::format("ranks {} and {} share the GPU {}", fmt::join(head, ", "), ranks.back(), gpu));
+  }
+  if (shared.empty()) return "";
+  return fmt::format(
+      "NCCL runs one rank per GPU, and {} (host, PCI address): give each rank its own GPU (--device cuda puts "
+      "local rank N on cuda:N; start at most as many ranks per node as it has GPUs)",
+      fmt::join(shared, "; "));
+}
 
 std::shared_ptr<ProcessGroup> init_process_group(const DistEnv& env, torch::Device device,
                                                  const GroupOptions& options) {
@@ -303,6 +359,12 @@ std::shared_ptr<ProcessGroup> init_process_group(const DistEnv& env, torch::Devi
                     : std::clamp(options.timeout / 10, std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
   impl->monitor = std::make_unique<HealthMonitor>(make_store(false), impl->store, mo);
 
+#if MDM_C10D_NCCL
+  if (impl->backend_name == "nccl" && env.world_size > 1) {
+    check_one_gpu_per_rank(*impl->store, env, device.has_index() ? device.index() : c10::cuda::current_device(),
+                           options.timeout);
+  }
+#endif
   auto backend_store = c10::make_intrusive<::c10d::PrefixStore>("mdm/" + impl->backend_name, impl->store);
   try {
 #if MDM_C10D_NCCL

@@ -100,6 +100,21 @@ TEST(ProcessGroup, PeerFailureIsDiagnosedWithItsReason) {
   EXPECT_NE(message.find("rank 1 failed: rank 1: the disk is full"), std::string::npos) << message;
 }
 
+TEST(ProcessGroup, RanksSharingAGpuAreNamed) {
+  // NCCL refuses two ranks on one GPU; init_process_group names them from each rank's host and PCI address.
+  EXPECT_EQ(distributed::describe_shared_gpus({"node-a 0000:1b:00", "node-a 0000:1c:00", "node-b 0000:1b:00"}), "");
+  EXPECT_EQ(distributed::describe_shared_gpus({"node-a 0000:1b:00"}), "");
+  EXPECT_EQ(distributed::describe_shared_gpus({"h 0000:1b:00", "h 0000:1b:00"}),
+            "NCCL runs one rank per GPU, and ranks 0 and 1 share the GPU h 0000:1b:00 (host, PCI address): give each "
+            "rank its own GPU (--device cuda puts local rank N on cuda:N; start at most as many ranks per node as it "
+            "has GPUs)");
+  const auto three = distributed::describe_shared_gpus(
+      {"h 0000:2a:00", "h 0000:1b:00", "h 0000:2a:00", "g 0000:1b:00", "h 0000:2a:00", "h 0000:1b:00"});
+  EXPECT_NE(three.find("ranks 0, 2 and 4 share the GPU h 0000:2a:00; ranks 1 and 5 share the GPU h 0000:1b:00 ("),
+            std::string::npos)
+      << three;
+}
+
 // The group from the launcher's own environment: run under PyTorch's torchrun by tests/scripts/torchrun_check.sh
 // (ctest distributed.torchrun), with 1 and 2 ranks on the CPU; skipped when no launcher started this process.
 TEST(ProcessGroup, FromTheLaunchersEnvironment) {

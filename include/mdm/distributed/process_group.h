@@ -97,12 +97,20 @@ class ProcessGroup {
 // Connects to (rank 0: serves) the TCPStore at env.master_addr:master_port, waits for every rank (an error
 // names the ranks missing after options.timeout), then builds the backend: NCCL when `device` is CUDA
 // (one GPU per local rank: pass cuda:LOCAL_RANK), Gloo on the CPU. Throws mdm::DistributedError when this
-// build has no c10d or not the backend asked for, when the store is unreachable, or when a rank is missing.
+// build has no c10d or not the backend asked for, when the store is unreachable, when a rank is missing, or
+// when two NCCL ranks share a GPU (describe_shared_gpus).
 std::shared_ptr<ProcessGroup> init_process_group(const DistEnv& env, torch::Device device,
                                                  const GroupOptions& options = {});
 
 // The device of a rank: "cuda" → cuda:LOCAL_RANK (an error when this node has fewer GPUs than local
 // ranks), "cuda:N" and "cpu" as given.
 torch::Device rank_device(const std::string& requested, const DistEnv& env);
+
+// NCCL runs one rank per GPU: two ranks on one device fail at their first collective with NCCL's bare
+// "invalid usage". So before NCCL starts, every rank publishes which GPU it drives (its host and the GPU's
+// PCI address) and init_process_group stops on all ranks at once when two share one. This is that check:
+// gpu_of_rank[r] is rank r's "host PCI-address (cuda:N)"; "" when every rank has its own GPU, else a message
+// naming the ranks and the GPU they share.
+std::string describe_shared_gpus(const std::vector<std::string>& gpu_of_rank);
 
 }  // namespace mdm::distributed
