@@ -36,7 +36,9 @@
 # env, the NCCL checks, build, bench256, unfused; a second call at once, on the still warm machine (its
 # idle release is 30 s; the build directory is kept), runs what the time left allows, most wanted first:
 # `scripts/device-build.sh cuda_tests train_smoke test fp32_norms profile channels_last bench64`.
-# Measured on the H200 (16 cores): build of mdm-bench 132 s (with the dist checks beside it), bench256 189 s.
+# Measured on the H200 (16 cores): build of mdm-bench 132 s (with the dist checks beside it), bench256 189 s;
+# on 2026-11-27: build 154 s, bench256 230 s, profile 58 s, cuda_tests 120 s (its mdm_tests build included),
+# train_smoke 94 s (its tools' build included).
 # Each stage logs to <stage>.log; a failing stage is reported and the next ones still run where they can.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -96,12 +98,19 @@ nccl_probe_log() {
   return 0
 }
 
+# zlib's link name, re-pointed at this machine's libz (device-deps.sh removed Debian's absolute link). On
+# every call, not only in the build stage: the device tool's carry replaces .device with this machine's
+# copy each call, and a later call's build (e.g. of mdm-train in train_smoke) needs the link again.
+link_zlib() {
+  local lib="$prefix/lib/x86_64-linux-gnu" z
+  z="$(ldconfig -p | awk '/libz\.so\.1 .*x86-64/ {print $NF; exit}')"
+  [[ -n "$z" && -d "$lib" ]] && ln -sf "$z" "$lib/libz.so"
+  return 0
+}
+link_zlib
+
 stage_build() {
   local torch_prefix; torch_prefix="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
-  local lib="$prefix/lib/x86_64-linux-gnu"
-  # zlib's link name, re-pointed at this machine's libz (device-deps.sh removed Debian's absolute link).
-  local z; z="$(ldconfig -p | awk '/libz\.so\.1 .*x86-64/ {print $NF; exit}')"
-  [[ -n "$z" ]] && ln -sf "$z" "$lib/libz.so"
   export TORCH_CUDA_ARCH_LIST="9.0"
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix" -DMDM_WITH_OPENCV=OFF \
