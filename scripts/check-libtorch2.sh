@@ -114,7 +114,7 @@ if [[ "$flavour" == cpu ]]; then
   # kernels return wrong 3×3 convolutions for some channel counts (24, 40: max error 0.5-0.8 against float64,
   # NaN for 40→8; Python's torch shows the same, a mismatch of that package, not of libmdm). oneDNN's SSE4.1
   # kernels are right, so the tests run with those. The GPU machine's wheel bundles its own oneDNN.
-  in_root "cd '$src/$build' && ONEDNN_MAX_CPU_ISA=SSE41 ctest -LE long --output-on-failure -j 2 --timeout 900 ${ctest_args[*]}" | tee "$log.ctest.log" | tail -n 40
+  in_root "cd '$src/$build' && ONEDNN_MAX_CPU_ISA=SSE41 ctest -LE long --output-on-failure -j 2 --timeout 900 $(printf '%q ' "${ctest_args[@]}")" | tee "$log.ctest.log" | tail -n 40
   rc=${PIPESTATUS[0]}
   echo "check-libtorch2: ctest rc=$rc in $((SECONDS - t0)) s (log: $log.ctest.log)"
   exit "$rc"

@@ -12,6 +12,12 @@ for p in "${MDM_PYTHON:-}" python3 /usr/bin/python3; do
   [[ -n "$p" ]] && "$p" -c "import torch.distributed.run" >/dev/null 2>&1 && { python="$p"; break; }
 done
 [[ -n "$python" ]] || { echo "no Python with torch: skipped"; exit 77; }
+# Debian 13's torch 2.6 was built without libuv, yet its torchrun's TCPStore asks for it and cannot start.
+if ! "$python" -c 'import torch.distributed as d; d.TCPStore("127.0.0.1", 0, 1, True)' >/dev/null 2>&1; then
+  echo "this Python's torch cannot start a TCPStore (so neither can its torchrun): skipped"
+  "$python" -c 'import torch.distributed as d; d.TCPStore("127.0.0.1", 0, 1, True)' 2>&1 | tail -n 1
+  exit 77
+fi
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rc=0
 for ranks in 1 2; do
