@@ -24,7 +24,7 @@ for ranks in 1 2; do
   log="$(mktemp)"
   # --redirects 1 --tee 1: the ranks' standard output in log files and here; Debian's torch 1.13 under Python 3.11
   # fails on the default "0" and on "3" (its Std.from_str finds only single-bit members).
-  timeout 120 "$python" -m torch.distributed.run --nnodes 1 --nproc_per_node "$ranks" --redirects 1 --tee 1 \
+  MDM_TORCHRUN_CHECK=1 timeout 120 "$python" -m torch.distributed.run --nnodes 1 --nproc_per_node "$ranks" --redirects 1 --tee 1 \
     --log_dir "$log.d" --master_addr 127.0.0.1 --master_port "$(free_port)" --no_python \
     "$tests_bin" --gtest_filter=ProcessGroup.FromTheLaunchersEnvironment >"$log" 2>&1
   status=$?
