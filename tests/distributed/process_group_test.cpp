@@ -116,7 +116,7 @@ TEST(ProcessGroup, RanksSharingAGpuAreNamed) {
 }
 
 // The group from the launcher's own environment: run under PyTorch's torchrun by tests/scripts/torchrun_check.sh
-// (ctest distributed.torchrun), with 1 and 2 ranks on the CPU; skipped when no launcher started this process.
+// (ctest distributed.torchrun), with 1 and 2 ranks on the CPU; skipped otherwise.
 TEST(ProcessGroup, FromTheLaunchersEnvironment) {
   // Asked for by the script, not inferred from RANK: a test run inside someone's launcher job must not join it.
   if (!std::getenv("MDM_TORCHRUN_CHECK")) GTEST_SKIP() << "run by tests/scripts/torchrun_check.sh under torchrun";
