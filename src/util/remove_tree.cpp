@@ -1,13 +1,11 @@
-#include <mdm/util/error.h>
 #include <mdm/util/remove_tree.h>
+#include <mdm/util/error.h>
 
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <cstring>
 
 namespace mdm::util {
 namespace {

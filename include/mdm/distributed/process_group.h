@@ -109,7 +109,7 @@ torch::Device rank_device(const std::string& requested, const DistEnv& env);
 // NCCL runs one rank per GPU: two ranks on one device fail at their first collective with NCCL's bare
 // "invalid usage". So before NCCL starts, every rank publishes which GPU it drives (its host and the GPU's
 // PCI address) and init_process_group stops on all ranks at once when two share one. This is that check:
-// gpu_of_rank[r] is rank r's "host PCI-address (cuda:N)"; "" when every rank has its own GPU, else a message
+// gpu_of_rank[r] is rank r's "host PCI-address"; "" when every rank has its own GPU, else a message
 // naming the ranks and the GPU they share.
 std::string describe_shared_gpus(const std::vector<std::string>& gpu_of_rank);
 
