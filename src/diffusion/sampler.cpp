@@ -1,24 +1,9 @@
 #include <mdm/diffusion/sampler.h>
 #include <mdm/util/error.h>
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
 namespace mdm {
-
-NoiseSource::NoiseSource(std::vector<uint64_t> seeds) {
-  for (uint64_t s : seeds) generators_.push_back(at::detail::createCPUGenerator(s));
-}
-
-torch::Tensor NoiseSource::normal(const torch::Tensor& like) {
-  if (like.size(0) != static_cast<int64_t>(generators_.size())) {
-    throw Error(fmt::format("noise: batch of {} but {} seeds", like.size(0), generators_.size()));
-  }
-  std::vector<torch::Tensor> rows;
-  const auto shape = like.sizes().slice(1).vec();
-  for (auto& g : generators_) rows.push_back(torch::randn(shape, g, torch::kFloat));
-  return torch::stack(rows).to(like.device(), like.scalar_type());
-}
 
 std::unique_ptr<Sampler> make_sampler(const SamplerOptions& o) {
   if (o.sampler == "ancestral") return make_ancestral_sampler();

@@ -4,6 +4,7 @@
 // dpm_solver.cpp; this file's driver does the rest (time steps, x0 and thresholding, callback).
 #pragma once
 
+#include <mdm/diffusion/noise_source.h>
 #include <mdm/diffusion/parameterization.h>
 #include <mdm/diffusion/schedule.h>
 #include <mdm/diffusion/threshold.h>
@@ -15,19 +16,6 @@
 #include <vector>
 
 namespace mdm {
-
-// Gaussian noise with one CPU generator per sample, so that an image's noise depends only on its own
-// seed: the same image comes out whatever the batch it is drawn in, on any device.
-class NoiseSource {
- public:
-  explicit NoiseSource(std::vector<uint64_t> seeds);
-  // N(0, I) shaped like `like` ([B, ...] with B = number of seeds), on like's device and dtype.
-  torch::Tensor normal(const torch::Tensor& like);
-  size_t batch_size() const { return generators_.size(); }
-
- private:
-  std::vector<at::Generator> generators_;
-};
 
 // The network at schedule index t (it sees the step index t − 1): z per level (lowest first) →
 // its raw output per level, guidance already applied.
