@@ -22,7 +22,8 @@
 #              phases only (~50 s): what the bf16 GroupNorm default is worth
 #   profile    Kineto traces of a forward and a training step, libmdm's and the reference's, summed by
 #              kernel into profile-ours.txt / profile-reference.txt, and of the forward at batch 8
-#              (batch-8 sampling's network) into profile-ours-b8.txt / profile-reference-b8.txt (~90 s)
+#              (batch-8 sampling's network) into profile-ours-b8.txt / profile-reference-b8.txt, and of
+#              libmdm's batch-8 sampling (10 steps with CUDA graphs, 10 eager: the GPU's idle gaps) (~2 min)
 #   channels_last  libmdm alone with --channels-last, the training phases only (~50 s)
 #   bench64    the reference's 64² model against libmdm, batch 64, bf16
 #   train_smoke  mdm-train (bf16, 300 steps, the OpenMoji class model on the emoji device-deps.sh --openmoji
@@ -206,7 +207,7 @@ sampling_variant() {  # name mdm-bench-flags...: libmdm alone on the 256² model
   local name="$1"; shift
   local bench ref pkg; bench_setup || return 1
   timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" "$bench" --config "$pkg/configs/models/cc12m_256x256.yaml" \
-    --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --sample-steps 250 --sample-batches 8 \
+    --batch-size "${MDM_BENCH_BATCH_256:-32}" --device cuda --precision bf16 --sample-steps "${MDM_SAMPLE_STEPS:-250}" --sample-batches 8 \
     "$@" --json >"$OUT/s64s256_$name.json"
   cat "$OUT/s64s256_$name.json"
 }
@@ -228,10 +229,14 @@ stage_profile() {
   python3 scripts/profile-summary.py /tmp/mdm-profile/reference/forward.trace.json \
     /tmp/mdm-profile/reference/step.trace.json >"$OUT/profile-reference.txt" 2>&1
   # The forward at batch 8, both sides: batch-8 sampling's network (2026-11-27: 6.6 ms per image there
-  # against 3.6 ms in the batch-32 forward). --no-step: forward and forward+backward only; the summary
-  # reads the forward's trace.
-  MDM_BENCH_BATCH_256=8 bench_variant profile_b8 --no-step --profile /tmp/mdm-profile/ours8 >/dev/null
-  python3 scripts/profile-summary.py /tmp/mdm-profile/ours8/forward.trace.json >"$OUT/profile-ours-b8.txt" 2>&1
+  # against 3.6 ms in the batch-32 forward); and libmdm's batch-8 sampling itself, 10 steps traced with CUDA
+  # graphs and 10 eagerly (after 50-step timings of each), whose idle gaps say how long the GPU waited for
+  # the host. --no-step: forward and forward+backward only.
+  MDM_BENCH_BATCH_256=8 MDM_SAMPLE_STEPS=50 sampling_variant profile_b8 --repeats 1 --no-step \
+    --profile /tmp/mdm-profile/ours8 >/dev/null
+  python3 scripts/profile-summary.py /tmp/mdm-profile/ours8/forward.trace.json \
+    /tmp/mdm-profile/ours8/sample-b8-graphs.trace.json /tmp/mdm-profile/ours8/sample-b8.trace.json \
+    >"$OUT/profile-ours-b8.txt" 2>&1
   timeout --signal TERM --kill-after 10 "${MDM_BENCH_LIMIT_S:-150}" python3 scripts/reference/bench_reference.py \
     --reference "$ref" --config "$pkg/configs/models/cc12m_256x256.yaml" --batch-size 8 --no-step \
     --device cuda --precision bf16 --repeats 1 --profile /tmp/mdm-profile/reference8 >/dev/null
@@ -239,6 +244,7 @@ stage_profile() {
     >"$OUT/profile-reference-b8.txt" 2>&1
   head -n 20 "$OUT/profile-ours.txt" "$OUT/profile-reference.txt" "$OUT/profile-ours-b8.txt" \
     "$OUT/profile-reference-b8.txt"
+  grep -E "^(==|GPU)" "$OUT/profile-ours-b8.txt"  # the sampling traces' busy share and idle gaps
 }
 # mdm-train and mdm-sample on the GPU, end to end, on the class-conditioned OpenMoji model and the emoji that
 # scripts/device-deps.sh --openmoji carried: bf16, batch 64, 300 steps over both progressive stages (data

@@ -2,7 +2,8 @@
 """Sums a Chrome trace from LibTorch's or PyTorch's profiler (mdm-bench --profile DIR, or
 torch.profiler's export_chrome_trace) by GPU kernel: total GPU kernel time, time per kind of kernel
 (convolution, matmul, attention, norm, cast/layout copies, other elementwise, reductions, optimizer),
-the top kernels, and the number of kernel launches. A trace without GPU kernels (a CPU run; Debian's
+the top kernels, the number of kernel launches, and the GPU's idle gaps (where it waited for the host:
+what a sampling chain's trace is for). A trace without GPU kernels (a CPU run; Debian's
 LibTorch and PyTorch, which have no Kineto, write only operators) is summed by operator, each with its
 own time (the operators nested in it subtracted). Standard library only.
 
@@ -71,6 +72,19 @@ def summarize_cpu_ops(cpu_ops, top):
         print(f"  {t / 1e3:>9.2f} {100 * t / max(total, 1e-9):>6.1f} {n:>7} {incl / 1e3:>9.2f}  {name}")
 
 
+IDLE_GAP_US = 50
+
+
+def idle_gaps(events):
+    """Stretches of over IDLE_GAP_US with no kernel or copy running on the GPU (any stream), in µs."""
+    gaps, end = [], None
+    for e in sorted(events, key=lambda e: e["ts"]):
+        if end is not None and e["ts"] - end > IDLE_GAP_US:
+            gaps.append(e["ts"] - end)
+        end = e["ts"] + e["dur"] if end is None else max(end, e["ts"] + e["dur"])
+    return gaps
+
+
 def summarize(path, top):
     with open(path) as f:
         trace = json.load(f)
@@ -91,6 +105,9 @@ def summarize(path, top):
     print(f"GPU kernels: {len(kernels)}, {total / 1e3:.2f} ms of kernel time over a {span / 1e3:.2f} ms span "
           f"({100 * total / span:.0f} % busy); {launches} kernel launches from the CPU; "
           f"memcpy/memset {sum(e['dur'] for e in copies) / 1e3:.2f} ms")
+    gaps = idle_gaps(kernels + copies)
+    print(f"GPU idle between its first and last kernel: {sum(gaps) / 1e3:.2f} ms in {len(gaps)} gaps of over "
+          f"{IDLE_GAP_US} µs (largest {max(gaps, default=0) / 1e3:.2f} ms): the time it waited for the host")
     by_kind = collections.defaultdict(lambda: [0.0, 0])
     by_name = collections.defaultdict(lambda: [0.0, 0])
     for e in kernels:

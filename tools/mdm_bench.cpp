@@ -41,8 +41,9 @@ int main(int argc, char** argv) {
   app.add_flag("--tf32", opt.tf32, "on CUDA, TF32 for fp32 matmuls and convolutions");
   app.add_option("--profile", opt.profile_dir,
                  "after the timings, write Chrome traces of one forward and one training step (with --no-step: "
-                 "forward + backward) to this directory (scripts/profile-summary.py sums them by kernel, or on "
-                 "the CPU by operator)");
+                 "forward + backward) to this directory, and of 10 steps of each sampling chain measured "
+                 "(sample-b<batch>[-graphs].trace.json); scripts/profile-summary.py sums them by kernel, or on "
+                 "the CPU by operator");
   app.add_flag("!--no-fused-adam", opt.fused_adam,
                "Adam as _foreach_ ops, not LibTorch's fused kernel (which it has on CUDA from 2.0, the CPU from 2.4)");
   app.add_flag("--fp32-norms", opt.fp32_norms,

@@ -4,13 +4,16 @@
 #include <mdm/diffusion/guidance.h>
 #include <mdm/diffusion/sampler.h>
 #include <mdm/perf/device.h>
+#include <mdm/perf/profile_trace.h>
 #include <mdm/util/compat.h>
 #include <mdm/util/error.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "bench_internal.h"
@@ -76,24 +79,47 @@ std::vector<torch::Tensor> initial_noise(const SamplingSetup& s, NoiseSource& no
   return z;
 }
 
-// One timed chain per repeat (fresh noise of the same seeds each time).
-Timing time_chains(const SamplingSetup& s, const DenoiseFn& denoise, int64_t batch, const BenchOptions& o) {
+// One chain of `steps` network calls from fresh noise of the batch's seeds (the same noise every time).
+void run_chain(const SamplingSetup& s, const DenoiseFn& denoise, int64_t batch, int64_t steps,
+               const std::function<void()>& started = {}) {
   std::vector<uint64_t> seeds;
   for (int64_t i = 0; i < batch; ++i) seeds.push_back(s.seed + static_cast<uint64_t>(i));
   const std::vector<NoiseSchedule> schedules(s.diffusion.schedules().begin(),
                                              s.diffusion.schedules().begin() + static_cast<int64_t>(s.levels));
-  const auto so = sampler_options(s, o.sample_steps);
+  NoiseSource noise(seeds);
+  auto z = initial_noise(s, noise, batch);
+  synchronize(s.device);
+  if (started) started();
+  run_sampler(denoise, schedules, z, sampler_options(s, steps), noise);
+}
+
+// One timed chain per repeat.
+Timing time_chains(const SamplingSetup& s, const DenoiseFn& denoise, int64_t batch, const BenchOptions& o) {
   std::vector<double> seconds;
   for (int64_t i = 0; i < o.sample_repeats; ++i) {
-    NoiseSource noise(seeds);
-    auto z = initial_noise(s, noise, batch);
-    synchronize(s.device);
-    const auto start = std::chrono::steady_clock::now();
-    run_sampler(denoise, schedules, z, so, noise);
+    std::chrono::steady_clock::time_point start;
+    run_chain(s, denoise, batch, o.sample_steps, [&start] { start = std::chrono::steady_clock::now(); });
     synchronize(s.device);
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return summarize_timing(std::move(seconds));
+}
+
+// With BenchOptions::profile_dir: a Chrome trace of a short chain (kSampleTraceSteps network calls) into
+// sample-b<batch>[-graphs].trace.json, where scripts/profile-summary.py reads how busy the GPU kept between
+// the steps. A failed trace leaves the timing and says so in the note.
+constexpr int64_t kSampleTraceSteps = 10;
+
+void trace_chain(SampleLatency& l, const SamplingSetup& s, const DenoiseFn& denoise, const BenchOptions& o) {
+  if (o.profile_dir.empty()) return;
+  const std::string path =
+      fmt::format("{}/sample-b{}{}.trace.json", o.profile_dir, l.batch, l.cuda_graph ? "-graphs" : "");
+  try {
+    record_trace([&] { run_chain(s, denoise, l.batch, std::min(kSampleTraceSteps, o.sample_steps)); }, s.device,
+                 path);
+  } catch (const Error& e) {
+    l.note += fmt::format("{}no trace: {}", l.note.empty() ? "" : "; ", e.what());
+  }
 }
 
 SampleLatency measure_eager(const SamplingSetup& s, int64_t batch, const BenchOptions& o) {
@@ -112,6 +138,7 @@ SampleLatency measure_eager(const SamplingSetup& s, int64_t batch, const BenchOp
   }
   l.seconds = time_chains(s, denoise, batch, o);
   if (guided(s)) l.note = fmt::format("guidance {}: the network runs on {} images", s.guidance_scale, 2 * batch);
+  trace_chain(l, s, denoise, o);
   return l;
 }
 
@@ -133,6 +160,7 @@ SampleLatency measure_graphed(const SamplingSetup& s, int64_t batch, const Bench
     CudaGraphDenoiser graph(network, initial_noise(s, noise, batch));
     l.seconds = time_chains(s, graph.as_denoise_fn(), batch, o);
     l.note = "the denoiser replayed from one CUDA graph per step";
+    trace_chain(l, s, graph.as_denoise_fn(), o);
   } catch (const std::exception& e) {
     l.note = fmt::format("graphs: n/a (capture failed: {})", e.what());
   }

@@ -4,6 +4,12 @@
 #include <mdm/perf/device.h>
 #include <mdm/perf/timing.h>
 #include <mdm/train/progressive.h>
+#include <mdm/util/remove_tree.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -115,6 +121,35 @@ TEST(PerfBench, FirstStageWithoutTheStepCountsTheInnerModelOnly) {
   EXPECT_DOUBLE_EQ(r.flops_per_image, 3 * forward_flops(train::inner_model_config(config.model, 1), 5));
   EXPECT_LT(r.flops_per_image, 3 * forward_flops(config.model, 5));
   EXPECT_TRUE(r.sampling.empty());
+}
+
+// --profile: traces of the forward and of forward + backward (no step here), and of each sampling chain
+// measured, whose operators include the chain's noise draws.
+TEST(PerfBench, ProfileTracesTheTrainingPhasesAndEachSamplingChain) {
+  const Config config = load_config(test::config_file("tiny_s16s32.yaml"));
+  auto o = tiny_options();
+  o.step = false;
+  o.sample_batches = {2};
+  const auto dir = std::filesystem::temp_directory_path() / ("mdm_bench_profile_" + std::to_string(::getpid()));
+  o.profile_dir = dir.string();
+  const auto r = run_benchmark(config, o);
+  EXPECT_TRUE(r.profile_error.empty()) << r.profile_error;
+  for (const char* name : {"forward.trace.json", "step.trace.json"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir / name)) << name;
+  }
+  ASSERT_EQ(r.sampling.size(), 2u);
+  EXPECT_EQ(r.sampling[0].note.find("no trace"), std::string::npos) << r.sampling[0].note;
+  std::ifstream in(dir / "sample-b2.trace.json");
+  ASSERT_TRUE(in) << "no sampling trace in " << dir;
+  const auto trace = nlohmann::json::parse(in);
+  int draws = 0;
+  for (const auto& e : trace.is_object() ? trace.at("traceEvents") : trace) {
+    if (e.value("name", "") == "aten::normal_") ++draws;
+  }
+  // The initial noise (2 levels × 2 images) and one step's noise (the last of the 2 steps draws none).
+  EXPECT_EQ(draws, 8);
+  EXPECT_FALSE(std::filesystem::exists(dir / "sample-b2-graphs.trace.json"));  // no CUDA graphs on the CPU
+  util::remove_tree(dir);
 }
 
 TEST_F(PerfBenchTiny, JsonHasTheDocumentedKeys) {

@@ -39,7 +39,8 @@ struct BenchOptions {
   bool measure_matmul = true;            // on CUDA, measure a large bf16 matmul and report MFU against it too
   bool channels_last = false;            // 4-D weights and inputs in channels-last memory format
   bool tf32 = false;                     // on CUDA, TF32 for fp32 matmuls and convolutions
-  std::string profile_dir;               // when set: Chrome traces of one forward and one step there
+  std::string profile_dir;               // when set: Chrome traces of one forward and one step there, and of
+                                         // 10 steps of each sampling chain (sample-b<batch>[-graphs].trace.json)
   bool fp32_norms = false;               // GroupNorm in float32 under autocast (nn/group_norm.h; the reference's)
   bool fused_adam = true;                // Adam's fused kernel where LibTorch has one (train::Adam::set_fused)
   // The fused GroupNorm/SiLU/bias ops (nn/folded_group_norm.h) in the training phases and while sampling.
