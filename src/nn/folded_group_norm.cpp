@@ -85,8 +85,13 @@ std::pair<torch::Tensor, torch::Tensor> channel_gradient_sums(const torch::Tenso
               x.scalar_type(), " must be [B, C, ...] of one shape and dtype");
   const int64_t B = x.size(0), C = x.size(1);
   if (x.is_cuda() && x.scalar_type() != torch::kDouble) {
-    // SyncBatchNorm's backward reduction: both sums in one pass over dz and x. invstd only scales the
-    // weight gradient, which is not asked for. The weight is passed for its dtype alone: ATen reads mean
+    // SyncBatchNorm's backward reduction: both sums in one pass over dz and x. In bf16 or half it passes
+    // each term and the partial sums of its warp reduction through the inputs' dtype (ATen's Float2 is
+    // constructed from it), ~0.5 % on the sums. The input's gradient sees that divided by the group's size;
+    // the gradients of the norm's affine and of the time scale-shift, which are these sums, see it whole:
+    // about one bf16 rounding of a single value, inside the fusion check's bound (nn/fusion_check.h). Exact
+    // float32 sums would cost several more passes over each activation (a float32 product, then its sum).
+    // invstd only scales the weight gradient, which is not asked for. The weight is passed for its dtype alone: ATen reads mean
     // in the weight's dtype when it differs from x's, and without a weight in x's own, so a bf16 x with no
     // weight would need bf16 statistics ("Expected mean to have type BFloat16 but got Float").
     const auto flat_mean = mean.reshape({B * C});

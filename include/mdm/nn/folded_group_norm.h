@@ -63,7 +63,9 @@ FusionPlan fusion_plan(const torch::Tensor& x);
 std::pair<torch::Tensor, torch::Tensor> channel_moments(const torch::Tensor& x);
 
 // Σ dz and Σ dz·(x − mean) over everything after the channel dimension of dz and x [B, C, ...] (same
-// shape and dtype), given mean [B, C] from channel_moments(x): [B, C] each, in mean's dtype.
+// shape and dtype), given mean [B, C] from channel_moments(x): [B, C] each, in mean's dtype. On CUDA with
+// bf16 or half inputs, ATen's kernel rounds the terms and its partial sums to the inputs' dtype: the sums
+// are good to ~0.5 %, about one bf16 rounding (docs/benchmarks.md, "third H200 session").
 std::pair<torch::Tensor, torch::Tensor> channel_gradient_sums(const torch::Tensor& dz, const torch::Tensor& x,
                                                               const torch::Tensor& mean);
 
