@@ -24,7 +24,9 @@
 #              kernel into profile-ours.txt / profile-reference.txt, and of the forward at batch 8
 #              (batch-8 sampling's network) into profile-ours-b8.txt / profile-reference-b8.txt, and of
 #              libmdm's batch-8 sampling (10 steps with CUDA graphs, 10 eager: the GPU's idle gaps) (~2 min)
-#   channels_last  libmdm alone with --channels-last, the training phases only (~50 s)
+#   channels_last  libmdm alone with --channels-last (weights and activations; the fused inference path
+#              takes channels-last activations): the training phases and 250-step sampling at batch 8 in one
+#              process (~100 s), against bench256's default-layout numbers
 #   bench64    the reference's 64² model against libmdm, batch 64, bf16
 #   train_smoke  mdm-train (bf16, 300 steps, the OpenMoji class model on the emoji device-deps.sh --openmoji
 #              carried; 100 steps again with --no-prepare-ahead, its A/B; mdm-bench-draws) and mdm-sample
@@ -38,6 +40,9 @@
 # env, the NCCL checks, build, bench256, unfused; a second call at once, on the still warm machine (its
 # idle release is 30 s; the build directory is kept), runs what the time left allows, most wanted first:
 # `scripts/device-build.sh cuda_tests train_smoke test fp32_norms profile channels_last bench64`.
+# After session 15 (the noise copy that no longer waits, channels-last inference, the sampling traces), the
+# first call is best `env dist-bg build bench256 profile cuda_tests`, the second `channels_last unfused
+# train_smoke test fp32_norms bench64`.
 # Measured on the H200 (16 cores): build of mdm-bench 132 s (with the dist checks beside it), bench256 189 s;
 # on 2026-11-27: build 154 s, bench256 230 s, profile 58 s, cuda_tests 120 s (its mdm_tests build included),
 # train_smoke 94 s (its tools' build included).
@@ -214,7 +219,7 @@ sampling_variant() {  # name mdm-bench-flags...: libmdm alone on the 256² model
 stage_unfused_sampling() { sampling_variant unfused_sampling --repeats 1 --no-step --inference-fusion off; }
 # Both A/Bs in one process (one model build, one CUDA start-up): the training phases and batch-8 sampling.
 stage_unfused() { MDM_BENCH_LIMIT_S="${MDM_BENCH_LIMIT_S:-220}" sampling_variant unfused --repeats 5 --training-fusion off --inference-fusion off; }
-stage_channels_last() { bench_variant channels_last --channels-last; }
+stage_channels_last() { MDM_BENCH_LIMIT_S="${MDM_BENCH_LIMIT_S:-220}" sampling_variant channels_last --repeats 5 --channels-last; }
 # Kineto traces of one forward and one training step, libmdm's and the reference's, summed by kernel
 # (scripts/profile-summary.py) into profile-ours.txt and profile-reference.txt; the traces stay on the machine.
 stage_profile() {

@@ -22,6 +22,14 @@ inline void randomize(torch::nn::Module& module, uint64_t seed = 0) {
   }
 }
 
+// 4-D weights (convolutions) in channels-last memory format, as mdm-bench --channels-last makes them.
+inline void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+}
+
 // A GroupNorm with random affine parameters around the identity (weight 1 ± 0.3, bias ± 0.2).
 inline torch::nn::GroupNorm random_group_norm(int64_t groups, int64_t channels, uint64_t seed) {
   torch::manual_seed(seed);

@@ -42,6 +42,10 @@ Fusion parse_fusion(const std::string& name) {
   throw std::invalid_argument("fusion setting '" + name + "': expected off, auto or always");
 }
 
+bool channels_last(const torch::Tensor& x) {
+  return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(torch::MemoryFormat::ChannelsLast);
+}
+
 FusionPlan fusion_plan(const torch::Tensor& x) {
   FusionPlan plan;
   switch ((torch::GradMode::is_enabled() ? g_training_fusion : g_inference_fusion).load()) {
@@ -51,12 +55,14 @@ FusionPlan fusion_plan(const torch::Tensor& x) {
       plan = {true, true, true};
       break;
     case Fusion::Auto:
-      // Channels-last activations keep the unfused ops: the statistics kernels would need a copy of them.
-      // Without the fused kernels, their ATen stand-ins cost more passes than they save. And only where
+      // Channels-last activations take the fused path in inference only: their statistics come from one
+      // kernel per sample there (channel_moments), and training's backward reduction would need a copy of
+      // them. Without the fused kernels, their ATen stand-ins cost more passes than they save. And only where
       // the fused path has shown on this device and dtype that it gives the unfused ops' numbers
       // (nn/fusion_check.h; checked once, the first time it is asked).
-      plan.active = x.is_cuda() && x.is_contiguous() && x.numel() >= kFusionMinElements &&
-                    pointwise_backend(x) == "jiterator" && fusion_verified(x.device(), x.scalar_type());
+      plan.active = x.is_cuda() && (x.is_contiguous() || (!torch::GradMode::is_enabled() && channels_last(x))) &&
+                    x.numel() >= kFusionMinElements && pointwise_backend(x) == "jiterator" &&
+                    fusion_verified(x.device(), x.scalar_type());
       plan.fold_bias = plan.fused_kernels = plan.active;
       break;
   }
@@ -70,6 +76,17 @@ std::pair<torch::Tensor, torch::Tensor> channel_moments(const torch::Tensor& x) 
     // One Welford pass reading x in its own dtype, float32 results: the statistics kernel of
     // SyncBatchNorm, on x seen as one sample with B·C channels. It returns 1/sqrt(var + eps); the tiny eps
     // keeps a constant channel finite (var comes back as 1e-30) and is lost in rounding anywhere else.
+    if (channels_last(x)) {
+      // [B, H, W, C] in memory has no view as one sample of B·C channels; the kernel's channels-last form
+      // reduces over the batch too, so it runs once per sample (each a [1, C, H, W] view, no copy).
+      std::vector<torch::Tensor> means, invstds;
+      for (int64_t b = 0; b < B; ++b) {
+        auto [mean, invstd] = at::batch_norm_stats(x.narrow(0, b, 1), /*eps=*/1e-30);
+        means.push_back(mean);
+        invstds.push_back(invstd);
+      }
+      return {torch::stack(means), torch::stack(invstds).pow(-2)};
+    }
     auto [mean, invstd] = at::batch_norm_stats(x.reshape({1, B * C, -1}), /*eps=*/1e-30);
     return {mean.view({B, C}), invstd.pow(-2).view({B, C})};
   }

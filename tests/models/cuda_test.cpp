@@ -290,6 +290,60 @@ TEST(Cuda, FusedInferenceKernelsGiveTheUnfusedOpsResults) {
   }
 }
 
+// Channels-last activations (mdm-bench --channels-last) take the fused inference path under Auto, with their
+// statistics one sample at a time, and give what contiguous ones give; with autograd on they stay unfused.
+TEST(Cuda, ChannelsLastActivationsFuseInInferenceWithTheContiguousResults) {
+  MDM_REQUIRE_CUDA();
+  NoTf32 no_tf32;
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  torch::manual_seed(21);
+  // Above kFusionMinElements, channel means far from zero.
+  const auto x = torch::randn({2, 128, 256, 256}, cuda) + 8 * torch::randn({2, 128, 1, 1}, cuda);
+  const auto x_cl = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  ASSERT_TRUE(nn::channels_last(x_cl));
+  EXPECT_FALSE(nn::fusion_plan(x_cl).active) << "autograd on: training's backward reduction would copy it";
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(nn::fusion_plan(x_cl).active);
+  }
+  for (const auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    const auto [mean, var] = nn::channel_moments(x.to(dtype));
+    const auto [mean_cl, var_cl] = nn::channel_moments(x_cl.to(dtype));
+    EXPECT_EQ(mean_cl.sizes(), mean.sizes());
+    EXPECT_LT((mean_cl - mean).abs().max().item<double>(), 1e-5 * mean.abs().max().item<double>());
+    EXPECT_LT((var_cl - var).abs().max().item<double>(), 1e-4 * var.abs().max().item<double>());
+  }
+
+  Config c = load_config(config_file("tiny_s16s32.yaml"));
+  auto model = build_model(c.model), model_cl = build_model(c.model);
+  randomize(*model, 22);
+  randomize(*model_cl, 22);
+  model->to(torch::kCUDA);
+  model_cl->to(torch::kCUDA);
+  to_channels_last(*model_cl);
+  model->eval();
+  model_cl->eval();
+  const auto in = random_model_inputs(*model, c.model.text_feature_dim, 4, torch::kCUDA);
+  std::vector<torch::Tensor> z_cl;
+  for (const auto& z : in.z) z_cl.push_back(z.contiguous(torch::MemoryFormat::ChannelsLast));
+  torch::NoGradGuard no_grad;
+  const auto was = nn::inference_fusion();
+  nn::set_inference_fusion(nn::Fusion::Always);  // the tiny model's activations are below Auto's size
+  for (bool bf16 : {false, true}) {
+    compat::CudaAutocast autocast(bf16, torch::kBFloat16);
+    const auto plain = model->forward(in.z, in.t, in.cond);
+    const auto channels = model_cl->forward(z_cl, in.t, in.cond);
+    ASSERT_EQ(nn::jiterator_failure(), "");
+    for (size_t l = 0; l < plain.size(); ++l) {
+      EXPECT_TRUE(nn::channels_last(channels[l])) << "level " << l;
+      const auto p = plain[l].to(torch::kFloat), q = channels[l].to(torch::kFloat);
+      const double diff = (p - q).abs().max().item<double>(), scale = p.abs().max().item<double>();
+      EXPECT_LT(diff, (bf16 ? 0.05 : 1e-4) * scale) << (bf16 ? "bf16" : "fp32") << " level " << l << ": " << diff;
+    }
+  }
+  nn::set_inference_fusion(was);
+}
+
 // The fused training path on the GPU (nn/folded_group_norm.h): its two backward kernels and the backward
 // reduction against float math and the CPU, and a whole model's gradients fused against unfused, in fp32
 // and under bf16 autocast, with a smaller peak memory (it keeps h alone for the norms' backward).

@@ -181,6 +181,38 @@ TEST(FoldedGroupNorm, WholeNestedModelGivesTheSameOutputsFusedOrNot) {
   }
 }
 
+// Channels-last weights and inputs (mdm-bench --channels-last): the fused path gives what it gives in the
+// default layout, and the layout carries through to the outputs (no op copied back to NCHW).
+TEST(FoldedGroupNorm, ChannelsLastModelGivesTheSameOutputs) {
+  const TinyModel tiny = random_tiny_model(9), cl = random_tiny_model(9);
+  test::to_channels_last(*cl.model);
+  std::vector<torch::Tensor> z_cl;
+  for (const auto& z : cl.in.z) z_cl.push_back(z.contiguous(torch::MemoryFormat::ChannelsLast));
+  torch::NoGradGuard no_grad;
+  InferenceFusion always(nn::Fusion::Always);
+  const auto plain = tiny.model->forward(tiny.in.z, tiny.in.t, tiny.in.cond);
+  const auto channels = cl.model->forward(z_cl, cl.in.t, cl.in.cond);
+  ASSERT_EQ(channels.size(), plain.size());
+  for (size_t l = 0; l < plain.size(); ++l) {
+    EXPECT_TRUE(nn::channels_last(channels[l])) << "level " << l << ": " << channels[l].strides();
+    EXPECT_LT(max_diff(channels[l], plain[l]), 1e-4 * plain[l].abs().max().item<double>()) << "level " << l;
+  }
+}
+
+TEST(FoldedGroupNorm, ChannelsLastMeansAFourDimensionalChannelsLastLayout) {
+  const auto x = torch::randn({2, 8, 4, 4}) * 3 + 1;
+  const auto x_cl = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  EXPECT_FALSE(nn::channels_last(x));
+  EXPECT_TRUE(nn::channels_last(x_cl));
+  // A 1×1 image is contiguous in both layouts: the default path takes it.
+  EXPECT_FALSE(nn::channels_last(torch::randn({2, 8, 1, 1}).contiguous(torch::MemoryFormat::ChannelsLast)));
+  EXPECT_FALSE(nn::channels_last(torch::randn({2, 8, 16})));
+  const auto [mean, var] = nn::channel_moments(x);
+  const auto [mean_cl, var_cl] = nn::channel_moments(x_cl);
+  EXPECT_TRUE(torch::allclose(mean_cl, mean, 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(var_cl, var, 1e-6, 1e-6));
+}
+
 // --- Training: the autograd path. -------------------------------------------------------------------------
 
 // Every gradient of the fused function against autograd through the unfused ops.

@@ -58,6 +58,10 @@ struct FusionPlan {
 };
 FusionPlan fusion_plan(const torch::Tensor& x);
 
+// x is a 4-D activation in channels-last memory format (and not also contiguous, as a 1×1 image is).
+// Auto fuses such activations in inference (the statistics in one kernel per sample), not in training.
+bool channels_last(const torch::Tensor& x);
+
 // Mean and biased variance of x [B, C, ...] over everything after the channel dimension, [B, C] in float32
 // (float64 for a float64 x).
 std::pair<torch::Tensor, torch::Tensor> channel_moments(const torch::Tensor& x);
