@@ -41,8 +41,9 @@
 # idle release is 30 s; the build directory is kept), runs what the time left allows, most wanted first:
 # `scripts/device-build.sh cuda_tests train_smoke test fp32_norms profile channels_last bench64`.
 # After session 15 (the noise copy that no longer waits, channels-last inference, the sampling traces), the
-# first call is best `env dist-bg build bench256 profile cuda_tests`, the second `channels_last unfused
-# train_smoke test fp32_norms bench64`.
+# first call is best `env build bench256 cuda_tests` (~505 s: whether batch-8 sampling now reaches 2×, and
+# the new CUDA tests), the second, in the ~3 min of device time left, `channels_last` if it did, `profile`
+# if it did not.
 # Measured on the H200 (16 cores): build of mdm-bench 132 s (with the dist checks beside it), bench256 189 s;
 # on 2026-11-27: build 154 s, bench256 230 s, profile 58 s, cuda_tests 120 s (its mdm_tests build included),
 # train_smoke 94 s (its tools' build included).
