@@ -117,7 +117,7 @@ void trace_chain(SampleLatency& l, const SamplingSetup& s, const DenoiseFn& deno
   try {
     record_trace([&] { run_chain(s, denoise, l.batch, std::min(kSampleTraceSteps, o.sample_steps)); }, s.device,
                  path);
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // the profiler's own errors too: the timing stands either way
     l.note += fmt::format("{}no trace: {}", l.note.empty() ? "" : "; ", e.what());
   }
 }
