@@ -75,9 +75,8 @@ torch::Tensor NoiseSource::normal(const torch::Tensor& like) {
       if (e) std::rethrow_exception(e);
     }
   }
-  if (!to_cuda && like.device().is_cpu() && like.scalar_type() == torch::kFloat) return host;
-  // The cast runs on the device, after the copy: a cross-device copy that also casts would cast on the host
-  // into pageable memory first.
+  // (For a float32 CPU `like` both steps return `host` itself.) The cast runs on the device, after the copy:
+  // a cross-device copy that also casts would cast on the host into pageable memory first.
   auto out = host.to(like.device(), torch::kFloat, /*non_blocking=*/to_cuda);
   return like.scalar_type() == torch::kFloat ? out : out.to(like.scalar_type());
 }
