@@ -23,7 +23,7 @@
 #   profile    Kineto traces of a forward and a training step, libmdm's and the reference's, summed by
 #              kernel into profile-ours.txt / profile-reference.txt, and of the forward at batch 8
 #              (batch-8 sampling's network) into profile-ours-b8.txt / profile-reference-b8.txt, and of
-#              libmdm's batch-8 sampling (10 steps with CUDA graphs, 10 eager: the GPU's idle gaps) (~2 min)
+#              libmdm's batch-8 sampling (10 steps with CUDA graphs, 10 eager: the GPU's idle gaps) (~160 s)
 #   channels_last  libmdm alone with --channels-last (weights and activations; the fused inference path
 #              takes channels-last activations): the training phases and 250-step sampling at batch 8 in one
 #              process (~100 s), against bench256's default-layout numbers
@@ -40,13 +40,13 @@
 # env, the NCCL checks, build, bench256, unfused; a second call at once, on the still warm machine (its
 # idle release is 30 s; the build directory is kept), runs what the time left allows, most wanted first:
 # `scripts/device-build.sh cuda_tests train_smoke test fp32_norms profile channels_last bench64`.
-# After session 15 (the noise copy that no longer waits, channels-last inference, the sampling traces), the
-# first call is best `env build bench256 cuda_tests` (~505 s: whether batch-8 sampling now reaches 2×, and
-# the new CUDA tests), the second, in the ~3 min of device time left, `channels_last` if it did, `profile`
-# if it did not.
+# Session 16 measured what session 15 prepared (docs/benchmarks.md, the fourth H200 session): every target
+# met, channels-last slower. A session after it: first `env build bench256 cuda_tests`, then `train_smoke test
+# fp32_norms bench64` as far as time allows (profile now takes ~160 s: it traces sampling too).
 # Measured on the H200 (16 cores): build of mdm-bench 132 s (with the dist checks beside it), bench256 189 s;
 # on 2026-11-27: build 154 s, bench256 230 s, profile 58 s, cuda_tests 120 s (its mdm_tests build included),
-# train_smoke 94 s (its tools' build included).
+# train_smoke 94 s (its tools' build included); session 16: build 153 s, bench256 211 s, cuda_tests 126 s,
+# channels_last 92 s, profile 159 s.
 # Each stage logs to <stage>.log; a failing stage is reported and the next ones still run where they can.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
                  "classifier-free guidance while sampling (default: sample.guidance_scale)");
   app.add_flag("--no-graphs", no_graphs, "on CUDA, skip sampling with CUDA graphs");
   app.add_option("--peak-tflops", opt.peak_tflops, "the device's dense bf16 peak for MFU")->capture_default_str();
-  app.add_flag("--channels-last", opt.channels_last, "convolution weights and inputs in channels-last format");
+  app.add_flag("--channels-last", opt.channels_last, "convolution weights and inputs in channels-last format (an A/B: 1.1-1.3x slower than the default layout on the H200, docs/benchmarks.md)");
   app.add_flag("--tf32", opt.tf32, "on CUDA, TF32 for fp32 matmuls and convolutions");
   app.add_option("--profile", opt.profile_dir,
                  "after the timings, write Chrome traces of one forward and one training step (with --no-step: "
