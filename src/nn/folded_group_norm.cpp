@@ -108,9 +108,10 @@ std::pair<torch::Tensor, torch::Tensor> channel_gradient_sums(const torch::Tenso
     // the gradients of the norm's affine and of the time scale-shift, which are these sums, see it whole:
     // about one bf16 rounding of a single value, inside the fusion check's bound (nn/fusion_check.h). Exact
     // float32 sums would cost several more passes over each activation (a float32 product, then its sum).
-    // invstd only scales the weight gradient, which is not asked for. The weight is passed for its dtype alone: ATen reads mean
-    // in the weight's dtype when it differs from x's, and without a weight in x's own, so a bf16 x with no
-    // weight would need bf16 statistics ("Expected mean to have type BFloat16 but got Float").
+    // invstd only scales the weight gradient, which is not asked for. The weight is passed for its dtype
+    // alone: ATen reads mean in the weight's dtype when it differs from x's, and without a weight in x's own,
+    // so a bf16 x with no weight would need bf16 statistics ("Expected mean to have type BFloat16 but got
+    // Float").
     const auto flat_mean = mean.reshape({B * C});
     const auto ones = torch::ones_like(flat_mean);
     auto sums = at::batch_norm_backward_reduce(dz.reshape({1, B * C, -1}), x.reshape({1, B * C, -1}), flat_mean,
